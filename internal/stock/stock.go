@@ -1,0 +1,65 @@
+// Package stock is the shared vocabulary of the platform: the stock level a
+// viewer reads, the event that carries a change of it between services, the
+// identifiers both are keyed by, and the errors a purchase can end in.
+package stock
+
+import (
+	"errors"
+	"regexp"
+	"time"
+)
+
+// Status is the coarse state shown to viewers. It changes far less often than
+// the count, which is why the edge is purged on status changes only.
+type Status string
+
+const (
+	InStock  Status = "in_stock"
+	LowStock Status = "low_stock"
+	SoldOut  Status = "sold_out"
+)
+
+// StatusFor derives the status from the remaining units and the product's
+// low-stock threshold.
+func StatusFor(remaining, lowThreshold int64) Status {
+	switch {
+	case remaining <= 0:
+		return SoldOut
+	case remaining <= lowThreshold:
+		return LowStock
+	default:
+		return InStock
+	}
+}
+
+// Level is the stock object of the public contract.
+type Level struct {
+	SKU       string    `json:"sku"`
+	LiveID    string    `json:"live_id"`
+	Remaining int64     `json:"remaining"`
+	Status    Status    `json:"status"`
+	Version   int64     `json:"version"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidID reports whether s is a well-formed live_id or sku.
+func ValidID(s string) bool {
+	return len(s) <= 64 && idPattern.MatchString(s)
+}
+
+// Sentinel errors a purchase or a read can end in. The HTTP edge maps each to
+// one contract code; anything else is unexpected.
+var (
+	ErrNotFound             = errors.New("stock: not found")
+	ErrSoldOut              = errors.New("stock: sold out")
+	ErrInsufficientStock    = errors.New("stock: fewer units remain than requested")
+	ErrLimitExceeded        = errors.New("stock: per-buyer limit exceeded")
+	ErrSaleNotOpen          = errors.New("stock: sale is not open")
+	ErrIdempotencyKeyReused = errors.New("stock: idempotency key reused with another request")
+	ErrIdempotencyKeyInUse  = errors.New("stock: a request with this idempotency key is in progress")
+	// ErrUnavailable wraps dependency failures (Redis, MySQL, an open breaker):
+	// the request changed nothing and may be retried.
+	ErrUnavailable = errors.New("stock: temporarily unavailable")
+)

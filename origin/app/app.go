@@ -1,0 +1,186 @@
+// Package app wires the origin together: it builds every component from a
+// Config, serves until told to stop, and shuts down in order. Tests boot the
+// real program through it on a random port.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+
+	"livecommerce/internal/buyertoken"
+	"livecommerce/internal/depguard"
+	"livecommerce/origin/catalog"
+	"livecommerce/origin/httpapi"
+	"livecommerce/origin/inventory"
+	"livecommerce/origin/mysqlstore"
+	"livecommerce/origin/purchase"
+	"livecommerce/origin/redisstock"
+	"livecommerce/origin/stockevents"
+	"livecommerce/origin/stockread"
+)
+
+// NewLogger builds the JSON logger every command uses.
+func NewLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// Deps are the connections shared by the server and operator commands.
+type Deps struct {
+	Redis     *redis.Client
+	RedisCB   *depguard.Guard
+	Stock     *redisstock.Store
+	DB        *mysqlstore.Store
+	NATS      *nats.Conn
+	Publisher *stockevents.Publisher
+	Inventory *inventory.Inventory
+	Registry  *prometheus.Registry
+}
+
+// Connect opens Redis, MySQL and NATS. NATS may be down: the connection
+// keeps retrying in the background and publishing buffers meanwhile.
+func Connect(ctx context.Context, c Config, log *slog.Logger) (*Deps, error) {
+	d := &Deps{Registry: prometheus.NewRegistry()}
+	d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	breakerState := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dependency_breaker_open", Help: "1 while the circuit breaker in front of a dependency is open.",
+	}, []string{"dependency"})
+	d.Registry.MustRegister(breakerState)
+	onChange := func(name string, from, to gobreaker.State) {
+		log.Warn("circuit breaker changed state", slog.String("dependency", name), slog.String("from", from.String()), slog.String("to", to.String()))
+		v := 0.0
+		if to == gobreaker.StateOpen {
+			v = 1
+		}
+		breakerState.WithLabelValues(name).Set(v)
+	}
+	d.RedisCB = depguard.New("redis", depguard.Settings{OnStateChange: onChange})
+	dbGuard := depguard.New("mysql", depguard.Settings{OnStateChange: onChange})
+
+	d.Redis = redis.NewClient(&redis.Options{
+		Addr: c.RedisAddr, DialTimeout: 500 * time.Millisecond,
+		ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
+		PoolSize: 128, MinIdleConns: 8, PoolTimeout: time.Second,
+	})
+	var err error
+	d.DB, err = mysqlstore.Open(ctx, c.MySQLDSN, c.MySQLMaxConns, dbGuard)
+	if err != nil {
+		d.Redis.Close()
+		return nil, err
+	}
+	d.NATS, err = nats.Connect(c.NATSURL, nats.Name("origin"), nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.ReconnectBufSize(16<<20),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", slog.Any("error", err)) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", slog.String("url", nc.ConnectedUrl())) }))
+	if err != nil {
+		d.Redis.Close()
+		d.DB.Close()
+		return nil, fmt.Errorf("app: nats: %w", err)
+	}
+	d.Stock = redisstock.New(d.Redis, d.RedisCB, redisstock.Options{Prefix: c.RedisPrefix})
+	d.Publisher = stockevents.New(d.NATS, d.Registry, log)
+	d.Inventory = inventory.New(d.Stock, d.DB, d.Publisher, log)
+	return d, nil
+}
+
+// Close closes the connections.
+func (d *Deps) Close() {
+	if err := d.NATS.Drain(); err != nil {
+		d.NATS.Close()
+	}
+	d.Redis.Close()
+	d.DB.Close()
+}
+
+// Server is a running origin.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	deps      *Deps
+	api       *httpapi.API
+	committer *purchase.Committer
+	ln        net.Listener
+	served    chan error
+}
+
+// Start connects, listens on cfg.Addr and serves in the background.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	verifier, err := buyertoken.NewVerifier([]byte(cfg.JWTSecret))
+	if err != nil {
+		return nil, fmt.Errorf("BUYER_JWT_SECRET: %w", err)
+	}
+	d, err := Connect(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	committer := purchase.NewCommitter(d.DB, d.Stock, d.Publisher, d.Registry, log, purchase.CommitterOptions{
+		Shards: cfg.BatchShards, Window: cfg.BatchWindow,
+	})
+	api, err := httpapi.New(httpapi.Config{
+		PurchaseTimeout: cfg.PurchaseTimout,
+		IPRate:          cfg.IPRate, IPBurst: cfg.IPBurst,
+		BuyerRate: cfg.BuyerRate, BuyerBurst: cfg.BuyerBurst,
+		TrustedProxies: cfg.proxies(),
+	}, httpapi.Deps{
+		Reads:     stockread.New(d.Inventory, cfg.MicroCacheTTL),
+		Purchases: purchase.NewService(d.Stock, d.Inventory, d.DB.Guard(), committer),
+		Catalog:   catalog.New(d.DB, d.Stock, d.Inventory, d.Publisher, log),
+		DB:        d.DB,
+		Verifier:  verifier,
+		Ready:     map[string]httpapi.Pinger{"redis": d.Stock, "mysql": d.DB},
+		Registry:  d.Registry,
+		Log:       log,
+	})
+	if err != nil {
+		committer.Close()
+		d.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		committer.Close()
+		d.Close()
+		return nil, fmt.Errorf("ORIGIN_ADDR: listen on %s: %w", cfg.Addr, err)
+	}
+	s := &Server{cfg: cfg, log: log, deps: d, api: api, committer: committer, ln: ln, served: make(chan error, 1)}
+	go func() { s.served <- api.Listener(ln) }()
+	log.Info("origin listening", slog.String("addr", ln.Addr().String()))
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Deps exposes the connections (tests inspect Redis and MySQL through them).
+func (s *Server) Deps() *Deps { return s.deps }
+
+// Done reports the server stopping on its own (a listener failure).
+func (s *Server) Done() <-chan error { return s.served }
+
+// Shutdown stops in order: no new connections, in-flight requests finish
+// (a purchase in flight completes its commit), queued order batches drain,
+// then the connections close.
+func (s *Server) Shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownAfter)
+	defer cancel()
+	err := s.api.Shutdown(ctx)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("app: http shutdown: %w", err)
+	}
+	s.committer.Close()
+	s.deps.Close()
+	s.log.Info("origin stopped")
+	return err
+}

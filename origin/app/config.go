@@ -1,0 +1,151 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"livecommerce/internal/envflag"
+	"livecommerce/origin/stockread"
+)
+
+// Config is every setting of `origin serve`.
+type Config struct {
+	Addr           string
+	RedisAddr      string
+	RedisPrefix    string
+	MySQLDSN       string
+	MySQLMaxConns  int
+	NATSURL        string
+	JWTSecret      string
+	MicroCacheTTL  time.Duration
+	PurchaseTimout time.Duration
+	BatchWindow    time.Duration
+	BatchShards    int
+	IPRate         float64
+	IPBurst        int
+	BuyerRate      float64
+	BuyerBurst     int
+	TrustedProxies string
+	ShutdownAfter  time.Duration
+	LogLevel       string
+}
+
+// DefaultMySQLDSN is the contract's development default.
+const DefaultMySQLDSN = "root@tcp(127.0.0.1:3306)/livecommerce?parseTime=true"
+
+// BindCommon binds the settings every origin command shares.
+func BindCommon(s *envflag.Set, c *Config) {
+	s.String(&c.RedisAddr, "redis-addr", "REDIS_ADDR", "127.0.0.1:6379", "Redis address")
+	s.String(&c.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "lc:", "prefix of every Redis key")
+	s.String(&c.MySQLDSN, "mysql-dsn", "MYSQL_DSN", DefaultMySQLDSN, "MySQL DSN of the database of record")
+	s.String(&c.NATSURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URL")
+	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
+}
+
+// LoadServe reads flags and environment for `origin serve`.
+func LoadServe(args []string, getenv func(string) string) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("origin serve", flag.ContinueOnError)
+	s := envflag.New(fs, getenv)
+	BindCommon(s, &c)
+	s.String(&c.Addr, "addr", "ORIGIN_ADDR", ":8080", "listen address")
+	s.String(&c.JWTSecret, "jwt-secret", "BUYER_JWT_SECRET", "", "HS256 secret of buyer tokens (required, at least 16 bytes)")
+	s.Int(&c.MySQLMaxConns, "mysql-max-conns", "MYSQL_MAX_CONNS", 32, "MySQL connection pool size")
+	s.Duration(&c.MicroCacheTTL, "microcache-ttl", "MICROCACHE_TTL", 200*time.Millisecond, "how long a stock read is reused in process (at most 250ms)")
+	s.Duration(&c.PurchaseTimout, "purchase-timeout", "PURCHASE_TIMEOUT", 2*time.Second, "longest a buyer waits for a purchase's outcome")
+	s.Duration(&c.BatchWindow, "order-batch-window", "ORDER_BATCH_WINDOW", 5*time.Millisecond, "how long an order batch waits for company")
+	s.Int(&c.BatchShards, "order-shards", "ORDER_SHARDS", 4, "order writer loops (a sku always uses the same one)")
+	s.Float(&c.IPRate, "rate-limit-ip", "RATE_LIMIT_IP", 50, "purchases and order reads per second per client IP (0 = off)")
+	s.Int(&c.IPBurst, "rate-limit-ip-burst", "RATE_LIMIT_IP_BURST", 100, "burst per client IP")
+	s.Float(&c.BuyerRate, "rate-limit-buyer", "RATE_LIMIT_BUYER", 5, "purchases and order reads per second per buyer (0 = off)")
+	s.Int(&c.BuyerBurst, "rate-limit-buyer-burst", "RATE_LIMIT_BUYER_BURST", 10, "burst per buyer")
+	s.String(&c.TrustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "127.0.0.1,::1", "comma-separated addresses or CIDRs allowed to set X-Forwarded-For")
+	s.Duration(&c.ShutdownAfter, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest a graceful shutdown waits for in-flight requests")
+	if err := s.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.validateServe()
+}
+
+func (c Config) validateCommon() error {
+	var errs []error
+	if c.RedisAddr == "" {
+		errs = append(errs, errors.New("REDIS_ADDR: required"))
+	}
+	if _, err := mysql.ParseDSN(c.MySQLDSN); err != nil {
+		errs = append(errs, fmt.Errorf("MYSQL_DSN: %w", err))
+	} else if cfg, _ := mysql.ParseDSN(c.MySQLDSN); cfg.DBName == "" {
+		errs = append(errs, errors.New("MYSQL_DSN: must name a database"))
+	}
+	if !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
+		errs = append(errs, fmt.Errorf("NATS_URL: %q must start with nats:// or tls://", c.NATSURL))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) validateServe() error {
+	errs := []error{c.validateCommon()}
+	if len(c.JWTSecret) < 16 {
+		errs = append(errs, errors.New("BUYER_JWT_SECRET: required, at least 16 bytes"))
+	}
+	if c.MicroCacheTTL <= 0 || c.MicroCacheTTL > stockread.MaxTTL {
+		errs = append(errs, fmt.Errorf("MICROCACHE_TTL: must be above 0 and at most %s", stockread.MaxTTL))
+	}
+	if c.PurchaseTimout < 100*time.Millisecond || c.PurchaseTimout > time.Minute {
+		errs = append(errs, errors.New("PURCHASE_TIMEOUT: must be between 100ms and 1m"))
+	}
+	if c.BatchWindow < 0 || c.BatchWindow > time.Second {
+		errs = append(errs, errors.New("ORDER_BATCH_WINDOW: must be between 0 and 1s"))
+	}
+	if c.BatchShards < 1 || c.BatchShards > 64 {
+		errs = append(errs, errors.New("ORDER_SHARDS: must be between 1 and 64"))
+	}
+	if c.MySQLMaxConns < 2 || c.MySQLMaxConns > 1000 {
+		errs = append(errs, errors.New("MYSQL_MAX_CONNS: must be between 2 and 1000"))
+	}
+	if c.IPRate < 0 || c.BuyerRate < 0 || c.IPBurst < 1 || c.BuyerBurst < 1 {
+		errs = append(errs, errors.New("RATE_LIMIT_*: rates must be 0 or more and bursts at least 1"))
+	}
+	if c.ShutdownAfter <= 0 {
+		errs = append(errs, errors.New("SHUTDOWN_TIMEOUT: must be positive"))
+	}
+	if c.Addr == "" {
+		errs = append(errs, errors.New("ORIGIN_ADDR: required"))
+	}
+	return errors.Join(errs...)
+}
+
+// LoadCommon reads the shared settings for the operator commands.
+func LoadCommon(name string, args []string, getenv func(string) string, extra func(*envflag.Set)) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	s := envflag.New(fs, getenv)
+	BindCommon(s, &c)
+	if extra != nil {
+		extra(s)
+	}
+	if err := s.Parse(args); err != nil {
+		return c, err
+	}
+	return c, c.validateCommon()
+}
+
+func (c Config) proxies() []string {
+	var out []string
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

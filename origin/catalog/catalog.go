@@ -1,0 +1,264 @@
+// Package catalog is the merchant side of the origin: it validates lives
+// and product rows, commits them to the database of record, then loads the
+// new stock into Redis and publishes it. The database is written first, so
+// a lowered stock bounds purchases from the moment it commits, whatever
+// Redis still says.
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"livecommerce/internal/stock"
+	"livecommerce/origin/mysqlstore"
+	"livecommerce/origin/redisstock"
+)
+
+// Limits on what a merchant may send.
+const (
+	MaxTitle    = 200
+	MaxName     = 200
+	MaxPrice    = 1_000_000_000_000 // minor units
+	MaxStock    = 100_000_000
+	MaxLimit    = 10_000
+	MaxProducts = 5_000 // rows per request; the CLI chunks larger files
+)
+
+// Publisher announces stock changes.
+type Publisher interface{ Publish(stock.Level) }
+
+// Rebuilder loads a sku's counters from the database.
+type Rebuilder interface {
+	Rebuild(ctx context.Context, sku string) error
+}
+
+// Service applies merchant changes.
+type Service struct {
+	db      *mysqlstore.Store
+	redis   *redisstock.Store
+	rebuild Rebuilder
+	publish Publisher
+	log     *slog.Logger
+}
+
+// New returns a Service.
+func New(db *mysqlstore.Store, redis *redisstock.Store, rebuild Rebuilder, publish Publisher, log *slog.Logger) *Service {
+	return &Service{db: db, redis: redis, rebuild: rebuild, publish: publish, log: log}
+}
+
+// InvalidError carries per-field or per-row reasons for a refused request.
+type InvalidError struct {
+	Message string
+	Rows    []mysqlstore.RowError
+}
+
+func (e *InvalidError) Error() string { return "catalog: " + e.Message }
+
+// LiveInput is the body of PUT /admin/v1/lives/{live_id}.
+type LiveInput struct {
+	Title        string  `json:"title"`
+	SaleStartsAt *string `json:"sale_starts_at"`
+	SaleEndsAt   *string `json:"sale_ends_at"`
+}
+
+func parseTime(field string, v *string) (time.Time, error) {
+	if v == nil || *v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, *v)
+	if err != nil {
+		return time.Time{}, &InvalidError{Message: field + " must be an RFC 3339 time"}
+	}
+	if t.Year() < 2000 || t.Year() > 9999 {
+		return time.Time{}, &InvalidError{Message: field + " is out of range"}
+	}
+	return t.UTC(), nil
+}
+
+func validText(s string, maxLen int) bool {
+	if s == "" || utf8.RuneCountInString(s) > maxLen || !utf8.ValidString(s) || strings.TrimSpace(s) != s {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// PutLive creates or updates a live. created reports a new live.
+func (s *Service) PutLive(ctx context.Context, merchantID, liveID string, in LiveInput) (mysqlstore.Live, bool, error) {
+	if !validText(in.Title, MaxTitle) {
+		return mysqlstore.Live{}, false, &InvalidError{Message: fmt.Sprintf("title must be 1 to %d printable characters without surrounding spaces", MaxTitle)}
+	}
+	start, err := parseTime("sale_starts_at", in.SaleStartsAt)
+	if err != nil {
+		return mysqlstore.Live{}, false, err
+	}
+	end, err := parseTime("sale_ends_at", in.SaleEndsAt)
+	if err != nil {
+		return mysqlstore.Live{}, false, err
+	}
+	if !start.IsZero() && !end.IsZero() && !end.After(start) {
+		return mysqlstore.Live{}, false, &InvalidError{Message: "sale_ends_at must be after sale_starts_at"}
+	}
+	live, created, skus, err := s.db.UpsertLive(ctx, mysqlstore.Live{
+		ID: liveID, MerchantID: merchantID, Title: in.Title, SaleStart: start, SaleEnd: end,
+	}, time.Now().UTC())
+	if err != nil {
+		return mysqlstore.Live{}, false, err
+	}
+	if err := s.redis.MarkLive(ctx, liveID, nil); err != nil {
+		s.log.Warn("live not marked in Redis", slog.String("live_id", liveID), slog.Any("error", err))
+	}
+	if len(skus) > 0 {
+		if err := s.redis.SetWindow(ctx, skus, start, end); err != nil {
+			// Until reconcile or a Redis restart, the old window holds in
+			// Redis for these skus.
+			s.log.Error("sale window committed but not applied in Redis; run `origin reconcile`",
+				slog.String("live_id", liveID), slog.Any("error", err))
+		}
+	}
+	return live, created, nil
+}
+
+// ProductInput is one row of PUT /admin/v1/lives/{live_id}/products.
+// Pointers tell a missing field from a zero.
+type ProductInput struct {
+	SKU               *string `json:"sku"`
+	Name              *string `json:"name"`
+	Price             *int64  `json:"price"`
+	Currency          *string `json:"currency"`
+	Stock             *int64  `json:"stock"`
+	PerBuyerLimit     *int64  `json:"per_buyer_limit"`
+	LowStockThreshold *int64  `json:"low_stock_threshold"`
+}
+
+var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// ValidateProducts checks every row and returns the products or the
+// reasons, all rows at once, so a merchant fixes a file in one pass.
+func ValidateProducts(rows []ProductInput) ([]mysqlstore.Product, []mysqlstore.RowError) {
+	var errs []mysqlstore.RowError
+	out := make([]mysqlstore.Product, 0, len(rows))
+	seen := make(map[string]int, len(rows))
+	for i, r := range rows {
+		n := i + 1
+		bad := func(field, reason string) { errs = append(errs, mysqlstore.RowError{Row: n, Field: field, Reason: reason}) }
+		var p mysqlstore.Product
+		switch {
+		case r.SKU == nil:
+			bad("sku", "required")
+		case !stock.ValidID(*r.SKU):
+			bad("sku", "must be 1 to 64 of A-Z a-z 0-9 _ -")
+		default:
+			p.SKU = *r.SKU
+			if first, dup := seen[p.SKU]; dup {
+				bad("sku", fmt.Sprintf("duplicate of row %d", first))
+			}
+			seen[p.SKU] = n
+		}
+		switch {
+		case r.Name == nil:
+			bad("name", "required")
+		case !validText(*r.Name, MaxName):
+			bad("name", fmt.Sprintf("must be 1 to %d printable characters without surrounding spaces", MaxName))
+		default:
+			p.Name = *r.Name
+		}
+		if checkInt(bad, "price", r.Price, 0, MaxPrice) {
+			p.Price = *r.Price
+		}
+		switch {
+		case r.Currency == nil:
+			bad("currency", "required")
+		case !currencyPattern.MatchString(*r.Currency):
+			bad("currency", "must be a three-letter ISO 4217 code such as JPY or USD")
+		default:
+			p.Currency = *r.Currency
+		}
+		if checkInt(bad, "stock", r.Stock, 0, MaxStock) {
+			p.Stock = *r.Stock
+		}
+		if checkInt(bad, "per_buyer_limit", r.PerBuyerLimit, 1, MaxLimit) {
+			p.Limit = *r.PerBuyerLimit
+		}
+		if r.LowStockThreshold == nil {
+			p.Low = 0
+		} else if checkInt(bad, "low_stock_threshold", r.LowStockThreshold, 0, MaxStock) {
+			p.Low = *r.LowStockThreshold
+		}
+		out = append(out, p)
+	}
+	return out, errs
+}
+
+func checkInt(bad func(field, reason string), field string, v *int64, lo, hi int64) bool {
+	switch {
+	case v == nil:
+		bad(field, "required")
+	case *v < lo || *v > hi:
+		bad(field, fmt.Sprintf("must be between %d and %d", lo, hi))
+	default:
+		return true
+	}
+	return false
+}
+
+// PutProducts validates and applies a live's products all-or-nothing.
+func (s *Service) PutProducts(ctx context.Context, merchantID, liveID string, rows []ProductInput) ([]mysqlstore.Applied, error) {
+	if len(rows) > MaxProducts {
+		return nil, &InvalidError{Message: fmt.Sprintf("at most %d products per request", MaxProducts)}
+	}
+	products, errs := ValidateProducts(rows)
+	if len(errs) > 0 {
+		return nil, &InvalidError{Message: fmt.Sprintf("%d rows rejected; nothing was applied", len(errs)), Rows: errs}
+	}
+	now := time.Now().UTC()
+	applied, err := s.db.UpsertProducts(ctx, merchantID, liveID, products, "upload", now)
+	var rejected *mysqlstore.RowsRejectedError
+	if errors.As(err, &rejected) {
+		return nil, &InvalidError{Message: fmt.Sprintf("%d rows rejected; nothing was applied", len(rejected.Rows)), Rows: rejected.Rows}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.load(ctx, liveID, applied, now)
+	return applied, nil
+}
+
+// load brings committed products into Redis and publishes them. A failure
+// here leaves Redis behind the database, never ahead of it in a way that
+// could oversell: the database bounds every order.
+func (s *Service) load(ctx context.Context, liveID string, applied []mysqlstore.Applied, now time.Time) {
+	skus := make([]string, len(applied))
+	for i, a := range applied {
+		skus[i] = a.SKU
+	}
+	if err := s.redis.MarkLive(ctx, liveID, skus); err != nil {
+		s.log.Error("products committed but not listed in Redis; run `origin reconcile`", slog.String("live_id", liveID), slog.Any("error", err))
+	}
+	for _, a := range applied {
+		l, ok, err := s.redis.Apply(ctx, redisstock.Settings{
+			SKU: a.SKU, LiveID: a.LiveID, Total: a.Stock, Limit: a.Limit, Low: a.Low,
+			SaleStart: a.SaleStart, SaleEnd: a.SaleEnd, Version: a.Version,
+		}, now)
+		switch {
+		case err != nil:
+			s.log.Error("product committed but not applied in Redis; run `origin reconcile`", slog.String("sku", a.SKU), slog.Any("error", err))
+		case ok:
+			s.publish.Publish(l)
+		default:
+			if err := s.rebuild.Rebuild(ctx, a.SKU); err != nil {
+				s.log.Error("product committed but not loaded in Redis", slog.String("sku", a.SKU), slog.Any("error", err))
+			}
+		}
+	}
+}

@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"livecommerce/internal/stock"
+	"livecommerce/origin/stockread"
+)
+
+// cachePolicy is the contract's: one second fresh, then stale while the
+// edge revalidates, and a minute of stale answers if the origin fails. No
+// s-maxage: it implies proxy-revalidate, which forbids serving stale.
+const cachePolicy = "public, max-age=1, stale-while-revalidate=5, stale-if-error=60"
+
+func (a *API) skuStock(c *fiber.Ctx) error {
+	sku := strings.Clone(c.Params("sku"))
+	if !stock.ValidID(sku) {
+		return badRequest("sku must be 1 to 64 of A-Z a-z 0-9 _ -")
+	}
+	ans, err := a.Reads.SKU(c.UserContext(), sku)
+	if err != nil {
+		return err
+	}
+	return sendAnswer(c, ans)
+}
+
+func (a *API) liveStock(c *fiber.Ctx) error {
+	live := strings.Clone(c.Params("live_id"))
+	if !stock.ValidID(live) {
+		return badRequest("live_id must be 1 to 64 of A-Z a-z 0-9 _ -")
+	}
+	ans, err := a.Reads.Live(c.UserContext(), live)
+	if err != nil {
+		return err
+	}
+	return sendAnswer(c, ans)
+}
+
+func sendAnswer(c *fiber.Ctx, ans *stockread.Answer) error {
+	c.Set(fiber.HeaderCacheControl, cachePolicy)
+	c.Set("CDN-Cache-Control", cachePolicy)
+	c.Set("Cache-Tag", strings.Join(ans.Tags, ","))
+	c.Set("xkey", strings.Join(ans.Tags, " "))
+	if ans.NotFound {
+		return c.Status(fiber.StatusNotFound).JSON(errorJSON("not_found", "not found"))
+	}
+	c.Set(fiber.HeaderETag, ans.ETag)
+	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), ans.ETag) {
+		return c.SendStatus(fiber.StatusNotModified)
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(ans.Body)
+}
+
+func errorJSON(code, message string) errorBody {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, message
+	return b
+}
+
+// etagMatches applies If-None-Match's weak comparison (RFC 9110 13.1.2).
+func etagMatches(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}

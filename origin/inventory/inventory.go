@@ -1,0 +1,179 @@
+// Package inventory serves stock levels from the Redis counters and
+// rebuilds those counters from the database of record whenever they are
+// missing (a fresh or restarted Redis), before anything reads or reserves
+// against them.
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"livecommerce/internal/stock"
+	"livecommerce/origin/mysqlstore"
+	"livecommerce/origin/redisstock"
+)
+
+// Publisher announces a committed stock change.
+type Publisher interface {
+	Publish(stock.Level)
+}
+
+// Inventory joins the two stores.
+type Inventory struct {
+	redis   *redisstock.Store
+	db      *mysqlstore.Store
+	publish Publisher
+	log     *slog.Logger
+	group   singleflight.Group
+}
+
+// New returns an Inventory.
+func New(redis *redisstock.Store, db *mysqlstore.Store, publish Publisher, log *slog.Logger) *Inventory {
+	return &Inventory{redis: redis, db: db, publish: publish, log: log}
+}
+
+// Rebuild loads one sku from the database into Redis unless it is already
+// there. Concurrent calls for the same sku share one database read.
+func (inv *Inventory) Rebuild(ctx context.Context, sku string) error {
+	_, err, _ := inv.group.Do("sku:"+sku, func() (any, error) {
+		// Detach from the first caller's cancellation: the others wait on
+		// the same result.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		ps, err := inv.db.ProductState(ctx, sku)
+		if err != nil {
+			return nil, err
+		}
+		snap := Snapshot(ps)
+		// The rebuild is itself a change: its version moves past every
+		// version the database saw committed.
+		snap.Version++
+		loaded, err := inv.redis.Load(ctx, snap)
+		if err != nil {
+			return nil, err
+		}
+		if loaded {
+			inv.log.Info("stock counters rebuilt from database", slog.String("sku", sku),
+				slog.Int64("remaining", snap.Total-snap.Sold), slog.Int64("version", snap.Version))
+			inv.publish.Publish(stock.Level{
+				SKU: sku, LiveID: snap.LiveID, Remaining: max(snap.Total-snap.Sold, 0), Version: snap.Version,
+				Status: stock.StatusFor(snap.Total-snap.Sold, snap.Low), UpdatedAt: snap.UpdatedAt,
+			})
+		}
+		return nil, nil
+	})
+	return err
+}
+
+// Snapshot converts the database's view of a sku into the shape Redis
+// loads.
+func Snapshot(ps mysqlstore.ProductState) redisstock.Snapshot {
+	return redisstock.Snapshot{
+		SKU: ps.SKU, LiveID: ps.LiveID, Total: ps.Stock, Sold: ps.Sold, Version: ps.Version,
+		Limit: ps.Limit, Low: ps.Low, SaleStart: ps.SaleStart, SaleEnd: ps.SaleEnd,
+		UpdatedAt: ps.UpdatedAt, Held: ps.Held,
+	}
+}
+
+// Level returns one sku's level; stock.ErrNotFound when no such sku exists.
+func (inv *Inventory) Level(ctx context.Context, sku string) (stock.Level, error) {
+	levels, err := inv.Levels(ctx, []string{sku})
+	if err != nil {
+		return stock.Level{}, err
+	}
+	if len(levels) == 0 {
+		return stock.Level{}, stock.ErrNotFound
+	}
+	return levels[0], nil
+}
+
+// Levels returns the levels of the skus that exist, rebuilding missing
+// ones first.
+func (inv *Inventory) Levels(ctx context.Context, skus []string) ([]stock.Level, error) {
+	levels, missing, err := inv.redis.Levels(ctx, skus)
+	if err != nil {
+		return nil, err
+	}
+	var rebuilt []string
+	for i, m := range missing {
+		if !m {
+			continue
+		}
+		err := inv.Rebuild(ctx, skus[i])
+		if errors.Is(err, stock.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		rebuilt = append(rebuilt, skus[i])
+	}
+	if len(rebuilt) > 0 {
+		again, stillMissing, err := inv.redis.Levels(ctx, rebuilt)
+		if err != nil {
+			return nil, err
+		}
+		j := 0
+		for i := range skus {
+			if missing[i] && j < len(rebuilt) && skus[i] == rebuilt[j] {
+				levels[i], missing[i] = again[j], stillMissing[j]
+				j++
+			}
+		}
+	}
+	out := levels[:0]
+	for i, l := range levels {
+		if !missing[i] {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// LiveLevels returns every product of a live; stock.ErrNotFound when the
+// live does not exist.
+func (inv *Inventory) LiveLevels(ctx context.Context, liveID string) ([]stock.Level, error) {
+	skus, loaded, err := inv.redis.LiveSKUs(ctx, liveID)
+	if err != nil {
+		return nil, err
+	}
+	if !loaded {
+		v, err, _ := inv.group.Do("live:"+liveID, func() (any, error) {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			skus, err := inv.db.LiveSKUs(ctx, liveID)
+			if err != nil {
+				return nil, err
+			}
+			if err := inv.redis.MarkLive(ctx, liveID, skus); err != nil {
+				return nil, err
+			}
+			return skus, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		skus = v.([]string)
+	}
+	levels, err := inv.Levels(ctx, skus)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: live %s: %w", liveID, err)
+	}
+	// A sku moved to another live still lists here until the live hash is
+	// rebuilt; show only what belongs.
+	out := levels[:0]
+	for _, l := range levels {
+		if l.LiveID == liveID {
+			out = append(out, l)
+		}
+	}
+	// A stable order keeps the body, and so the ETag, stable.
+	sort.Slice(out, func(i, j int) bool { return out[i].SKU < out[j].SKU })
+	return out, nil
+}

@@ -1,0 +1,196 @@
+// Command origin is the stock origin: `origin serve` runs the HTTP server;
+// migrate, merchant, token and reconcile are the operator commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"livecommerce/internal/buyertoken"
+	"livecommerce/internal/envflag"
+	"livecommerce/origin/app"
+	"livecommerce/origin/migrate"
+	"livecommerce/origin/mysqlstore"
+	"livecommerce/origin/reconcile"
+	"livecommerce/sql/migrations"
+)
+
+const usage = `usage: origin <command> [flags]
+
+commands:
+  serve                          run the HTTP server
+  migrate                        apply the SQL migrations (idempotent)
+  merchant create --name NAME    create a merchant; prints its id and API key
+  token --buyer ID [--ttl 1h]    print a buyer token for local use
+  reconcile [--dry-run]          compare Redis with the database; repair drift
+
+Every setting is a flag and an environment variable; see "origin serve -h".
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Getenv); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "origin:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv)
+	case "migrate":
+		return runMigrate(ctx, args[1:], out, getenv)
+	case "merchant":
+		if len(args) < 2 || args[1] != "create" {
+			return errors.New("usage: origin merchant create --name NAME")
+		}
+		return merchantCreate(ctx, args[2:], out, getenv)
+	case "token":
+		return token(args[1:], out, getenv)
+	case "reconcile":
+		return runReconcile(ctx, args[1:], out, getenv)
+	case "-h", "--help", "help":
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string) error {
+	cfg, err := app.LoadServe(args, getenv)
+	if err != nil {
+		return err
+	}
+	log := app.NewLogger(cfg.LogLevel)
+	srv, err := app.Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-srv.Done():
+		log.Error("listener stopped", slog.Any("error", err))
+	}
+	return srv.Shutdown(context.Background())
+}
+
+func runMigrate(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+	cfg, err := app.LoadCommon("origin migrate", args, getenv, nil)
+	if err != nil {
+		return err
+	}
+	if err := migrate.EnsureDatabase(ctx, cfg.MySQLDSN); err != nil {
+		return err
+	}
+	ms, err := migrate.Load(migrations.FS)
+	if err != nil {
+		return err
+	}
+	db, err := mysqlstore.Open(ctx, cfg.MySQLDSN, 2, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	done, err := migrate.Apply(ctx, db.DB(), ms)
+	if err != nil {
+		return err
+	}
+	if len(done) == 0 {
+		fmt.Fprintln(out, "migrate: database is up to date")
+	}
+	for _, v := range done {
+		fmt.Fprintf(out, "migrate: applied %04d\n", v)
+	}
+	return nil
+}
+
+func merchantCreate(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+	var name string
+	cfg, err := app.LoadCommon("origin merchant create", args, getenv, func(s *envflag.Set) {
+		s.String(&name, "name", "MERCHANT_NAME", "", "the merchant's display name (required)")
+	})
+	if err != nil {
+		return err
+	}
+	if name == "" || len(name) > 200 {
+		return errors.New("--name: required, at most 200 characters")
+	}
+	db, err := mysqlstore.Open(ctx, cfg.MySQLDSN, 2, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	id, key, err := db.CreateMerchant(ctx, name, time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "merchant_id: %s\napi_key: %s\n(the key is shown only this once)\n", id, key)
+	return nil
+}
+
+func token(args []string, out io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("origin token", flag.ContinueOnError)
+	s := envflag.New(fs, getenv)
+	var buyer, secret string
+	var ttl time.Duration
+	s.String(&buyer, "buyer", "BUYER_ID", "", "buyer id (required)")
+	s.String(&secret, "jwt-secret", "BUYER_JWT_SECRET", "", "HS256 secret (required)")
+	s.Duration(&ttl, "ttl", "TOKEN_TTL", time.Hour, "lifetime of the token")
+	if err := s.Parse(args); err != nil {
+		return err
+	}
+	if len(secret) < 16 {
+		return errors.New("BUYER_JWT_SECRET: required, at least 16 bytes")
+	}
+	tok, err := buyertoken.Issue([]byte(secret), buyer, ttl, time.Now())
+	if err != nil {
+		return fmt.Errorf("--buyer/--ttl: %w", err)
+	}
+	fmt.Fprintln(out, tok)
+	return nil
+}
+
+func runReconcile(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+	var dryRun bool
+	var settle time.Duration
+	cfg, err := app.LoadCommon("origin reconcile", args, getenv, func(s *envflag.Set) {
+		s.Bool(&dryRun, "dry-run", "RECONCILE_DRY_RUN", false, "report without repairing")
+		s.Duration(&settle, "settle", "RECONCILE_SETTLE", time.Second, "pause between the two looks at a drifting sku")
+	})
+	if err != nil {
+		return err
+	}
+	log := app.NewLogger(cfg.LogLevel)
+	d, err := app.Connect(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	rep, err := reconcile.Run(ctx, d.DB, d.Stock, d.Publisher, !dryRun, settle)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "reconcile: %d skus checked, %d not loaded in Redis, %d differ\n", rep.Checked, rep.NotLoaded, len(rep.Findings))
+	for _, f := range rep.Findings {
+		fmt.Fprintln(out, "  "+f.String())
+	}
+	return nil
+}

@@ -1,0 +1,392 @@
+package mysqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+
+	"livecommerce/internal/stock"
+)
+
+// OrderRequest is a purchase that Redis admitted, to be made durable.
+type OrderRequest struct {
+	ID             string
+	BuyerID        string
+	IdempotencyKey string
+	SKU            string
+	Quantity       int
+	// Version is the stock version Redis gave the reservation; the
+	// product row keeps the highest one committed.
+	Version int64
+}
+
+// Verdict is what the database decided about one OrderRequest.
+type Verdict int
+
+const (
+	Committed Verdict = iota
+	RejectedNotFound
+	RejectedSoldOut
+	RejectedInsufficient
+	RejectedLimit
+	// Duplicate: the buyer already has an order under this idempotency
+	// key (Redis had lost the key); Result.Order holds that order.
+	Duplicate
+	// InProgress: the same buyer and key appear twice in one batch; the
+	// first one stands.
+	InProgress
+)
+
+// Order is a row of the orders table.
+type Order struct {
+	ID             string
+	BuyerID        string
+	IdempotencyKey string
+	SKU            string
+	LiveID         string
+	Quantity       int
+	UnitPrice      int64
+	Currency       string
+	Status         string
+	CreatedAt      time.Time
+}
+
+// Result pairs a verdict with the order it produced or found.
+type Result struct {
+	Verdict Verdict
+	Order   Order
+}
+
+// ErrOutcomeUnknown means the connection failed during COMMIT and the
+// database could not be asked afterwards whether the batch landed. The
+// reservations must then be neither confirmed nor released: the
+// idempotency keys settle them later.
+var ErrOutcomeUnknown = errors.New("mysqlstore: commit outcome unknown")
+
+const orderColumns = "id, buyer_id, idempotency_key, sku, live_id, quantity, unit_price, currency, status, created_at"
+
+// CommitOrders makes a batch of admitted purchases durable in one
+// transaction. The database enforces the bounds itself: the product rows are
+// locked, each order is admitted against stock - sold and the buyer's
+// holdings, and sold is raised with a conditional update, so even a Redis
+// that lost writes cannot cause an oversell. One UPDATE per sku per batch
+// keeps a hot sku far below the row-change rate Galera can certify.
+//
+// The returned results are in the order of reqs. An error means nothing was
+// committed, except ErrOutcomeUnknown.
+func (s *Store) CommitOrders(ctx context.Context, reqs []OrderRequest, now time.Time) ([]Result, error) {
+	var results []Result
+	err := s.guard.Do(func() error {
+		checkDuplicates := false
+		return withRetry(ctx, 6, func() error {
+			r, err := s.commitOnce(ctx, reqs, now, checkDuplicates)
+			if mysqlErrNo(err) == errDupEntry && !checkDuplicates {
+				// Rare: Redis lost an idempotency key. Look the
+				// existing orders up and leave them out.
+				checkDuplicates = true
+				r, err = s.commitOnce(ctx, reqs, now, true)
+			}
+			if errors.Is(err, errCommitUncertain) {
+				r, err = s.settle(r)
+			}
+			results = r
+			return err
+		})
+	})
+	if errors.Is(err, ErrOutcomeUnknown) {
+		// Already wrapped with its cause; keep the sentinel on top.
+		return nil, err
+	}
+	return results, err
+}
+
+var errCommitUncertain = errors.New("commit uncertain")
+
+func (s *Store) commitOnce(ctx context.Context, reqs []OrderRequest, now time.Time, checkDuplicates bool) ([]Result, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: begin order batch: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tx.Rollback()
+		}
+	}()
+
+	skus, buyers := distinct(reqs)
+	products, err := lockProducts(ctx, tx, skus)
+	if err != nil {
+		return nil, err
+	}
+	held, err := holdings(ctx, tx, skus, buyers)
+	if err != nil {
+		return nil, err
+	}
+	var existing map[[2]string]Order
+	if checkDuplicates {
+		if existing, err = ordersByKeys(ctx, tx, reqs); err != nil {
+			return nil, err
+		}
+	}
+
+	results := make([]Result, len(reqs))
+	added := map[string]int64{}
+	maxVersion := map[string]int64{}
+	inBatch := map[[2]string]bool{}
+	var insert []Order
+	for i, r := range reqs {
+		key := [2]string{r.BuyerID, r.IdempotencyKey}
+		if o, ok := existing[key]; ok {
+			results[i] = Result{Verdict: Duplicate, Order: o}
+			continue
+		}
+		if inBatch[key] {
+			results[i] = Result{Verdict: InProgress}
+			continue
+		}
+		inBatch[key] = true
+		p, ok := products[r.SKU]
+		if !ok {
+			results[i] = Result{Verdict: RejectedNotFound}
+			continue
+		}
+		remaining := p.stock - p.sold - added[r.SKU]
+		hk := r.SKU + "\x00" + r.BuyerID
+		switch {
+		case remaining <= 0:
+			results[i] = Result{Verdict: RejectedSoldOut}
+			continue
+		case int64(r.Quantity) > remaining:
+			results[i] = Result{Verdict: RejectedInsufficient}
+			continue
+		case held[hk]+int64(r.Quantity) > p.limit:
+			results[i] = Result{Verdict: RejectedLimit}
+			continue
+		}
+		added[r.SKU] += int64(r.Quantity)
+		held[hk] += int64(r.Quantity)
+		maxVersion[r.SKU] = max(maxVersion[r.SKU], r.Version)
+		o := Order{
+			ID: r.ID, BuyerID: r.BuyerID, IdempotencyKey: r.IdempotencyKey, SKU: r.SKU,
+			LiveID: p.live, Quantity: r.Quantity, UnitPrice: p.price, Currency: p.currency,
+			Status: "confirmed", CreatedAt: now,
+		}
+		results[i] = Result{Verdict: Committed, Order: o}
+		insert = append(insert, o)
+	}
+	if len(insert) == 0 {
+		return results, nil
+	}
+
+	for _, sku := range skus {
+		n := added[sku]
+		if n == 0 {
+			continue
+		}
+		res, err := tx.ExecContext(ctx,
+			"UPDATE products SET sold = sold + ?, version = GREATEST(version, ?), updated_at = ? WHERE sku = ? AND sold + ? <= stock",
+			n, maxVersion[sku], now, sku, n)
+		if err != nil {
+			return nil, fmt.Errorf("mysqlstore: raise sold of %s: %w", sku, err)
+		}
+		if rows, err := res.RowsAffected(); err != nil || rows != 1 {
+			return nil, fmt.Errorf("mysqlstore: raise sold of %s: bound check refused under lock (rows %d, %v)", sku, rows, err)
+		}
+	}
+
+	args := make([]any, 0, 10*len(insert))
+	for _, o := range insert {
+		args = append(args, o.ID, o.BuyerID, o.IdempotencyKey, o.SKU, o.LiveID, o.Quantity, o.UnitPrice, o.Currency, o.Status, o.CreatedAt)
+	}
+	rowsSQL := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", len(insert)), ", ")
+	if _, err := tx.ExecContext(ctx, "INSERT INTO orders ("+orderColumns+") VALUES "+rowsSQL, args...); err != nil {
+		return nil, fmt.Errorf("mysqlstore: insert %d orders: %w", len(insert), err)
+	}
+
+	if err := tx.Commit(); err != nil {
+		committed = true // nothing left to roll back either way
+		if mysqlErrNo(err) != 0 {
+			// The server answered: the transaction is rolled back.
+			return nil, fmt.Errorf("mysqlstore: commit order batch: %w", err)
+		}
+		return results, fmt.Errorf("%w: %w", errCommitUncertain, err)
+	}
+	committed = true
+	return results, nil
+}
+
+// settle asks the database whether a batch whose COMMIT failed in transit
+// landed. The batch is one transaction, so one committed order answers for
+// all of them.
+func (s *Store) settle(results []Result) ([]Result, error) {
+	var probe string
+	for _, r := range results {
+		if r.Verdict == Committed {
+			probe = r.Order.ID
+			break
+		}
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		var one int
+		err := s.db.QueryRowContext(ctx, "SELECT 1 FROM orders WHERE id = ?", probe).Scan(&one)
+		cancel()
+		switch {
+		case err == nil:
+			return results, nil
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("mysqlstore: commit order batch failed in transit; nothing landed")
+		}
+		lastErr = err
+		time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
+	}
+	return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, lastErr)
+}
+
+type productRow struct {
+	live, currency            string
+	price, stock, sold, limit int64
+}
+
+func lockProducts(ctx context.Context, tx *sql.Tx, skus []string) (map[string]productRow, error) {
+	args := make([]any, len(skus))
+	for i, s := range skus {
+		args[i] = s
+	}
+	rows, err := tx.QueryContext(ctx,
+		"SELECT sku, live_id, price, currency, stock, sold, per_buyer_limit FROM products WHERE sku IN ("+
+			placeholders(len(skus))+") ORDER BY sku FOR UPDATE", args...)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: lock products: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]productRow, len(skus))
+	for rows.Next() {
+		var sku string
+		var p productRow
+		if err := rows.Scan(&sku, &p.live, &p.price, &p.currency, &p.stock, &p.sold, &p.limit); err != nil {
+			return nil, fmt.Errorf("mysqlstore: lock products: %w", err)
+		}
+		out[sku] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mysqlstore: lock products: %w", err)
+	}
+	return out, nil
+}
+
+// holdings returns units per sku+"\x00"+buyer for the buyers of a batch.
+// It runs after the product rows are locked, so no other batch for these
+// skus can add orders while it reads.
+func holdings(ctx context.Context, tx *sql.Tx, skus, buyers []string) (map[string]int64, error) {
+	args := make([]any, 0, len(skus)+len(buyers))
+	for _, s := range skus {
+		args = append(args, s)
+	}
+	for _, b := range buyers {
+		args = append(args, b)
+	}
+	rows, err := tx.QueryContext(ctx,
+		"SELECT sku, buyer_id, SUM(quantity) FROM orders WHERE sku IN ("+placeholders(len(skus))+
+			") AND buyer_id IN ("+placeholders(len(buyers))+") GROUP BY sku, buyer_id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: read holdings: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var sku, buyer string
+		var n int64
+		if err := rows.Scan(&sku, &buyer, &n); err != nil {
+			return nil, fmt.Errorf("mysqlstore: read holdings: %w", err)
+		}
+		out[sku+"\x00"+buyer] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mysqlstore: read holdings: %w", err)
+	}
+	return out, nil
+}
+
+func ordersByKeys(ctx context.Context, tx *sql.Tx, reqs []OrderRequest) (map[[2]string]Order, error) {
+	args := make([]any, 0, 2*len(reqs))
+	for _, r := range reqs {
+		args = append(args, r.BuyerID, r.IdempotencyKey)
+	}
+	pairs := strings.TrimSuffix(strings.Repeat("(?, ?), ", len(reqs)), ", ")
+	rows, err := tx.QueryContext(ctx,
+		"SELECT "+orderColumns+" FROM orders WHERE (buyer_id, idempotency_key) IN ("+pairs+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: find duplicate orders: %w", err)
+	}
+	defer rows.Close()
+	out := map[[2]string]Order{}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("mysqlstore: find duplicate orders: %w", err)
+		}
+		out[[2]string{o.BuyerID, o.IdempotencyKey}] = o
+	}
+	return out, rows.Err()
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanOrder(sc scanner) (Order, error) {
+	var o Order
+	err := sc.Scan(&o.ID, &o.BuyerID, &o.IdempotencyKey, &o.SKU, &o.LiveID, &o.Quantity, &o.UnitPrice, &o.Currency, &o.Status, &o.CreatedAt)
+	return o, err
+}
+
+func distinct(reqs []OrderRequest) (skus, buyers []string) {
+	seenSKU, seenBuyer := map[string]bool{}, map[string]bool{}
+	for _, r := range reqs {
+		if !seenSKU[r.SKU] {
+			seenSKU[r.SKU] = true
+			skus = append(skus, r.SKU)
+		}
+		if !seenBuyer[r.BuyerID] {
+			seenBuyer[r.BuyerID] = true
+			buyers = append(buyers, r.BuyerID)
+		}
+	}
+	return skus, buyers
+}
+
+// Order returns one order; stock.ErrNotFound when there is none.
+func (s *Store) Order(ctx context.Context, id string) (Order, error) {
+	var o Order
+	err := s.guard.Do(func() error {
+		var err error
+		o, err = scanOrder(s.db.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ?", id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mysqlstore: order %s: %w", id, err)
+		}
+		return nil
+	})
+	if err == nil && o.ID == "" {
+		return Order{}, stock.ErrNotFound
+	}
+	return o, err
+}
+
+// SoldUnits sums confirmed order quantities per sku of a live, for checks
+// and reports.
+func (s *Store) SoldUnits(ctx context.Context, sku string) (units int64, err error) {
+	err = s.db.QueryRowContext(ctx, "SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE sku = ?", sku).Scan(&units)
+	if err != nil {
+		return 0, fmt.Errorf("mysqlstore: sold units of %s: %w", sku, err)
+	}
+	return units, nil
+}
+

@@ -1,0 +1,124 @@
+package mysqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"livecommerce/internal/stock"
+)
+
+// ProductState is everything needed to rebuild a sku's counters: the
+// product, its live's sale window, and units held per buyer, all read from
+// one snapshot so they agree with each other.
+type ProductState struct {
+	SKU, LiveID, MerchantID string
+	Stock, Sold             int64
+	Limit, Low              int64
+	Version                 int64
+	SaleStart, SaleEnd      time.Time // zero when open-ended
+	UpdatedAt               time.Time
+	Held                    map[string]int64
+}
+
+// ProductState reads one sku; stock.ErrNotFound when it does not exist.
+func (s *Store) ProductState(ctx context.Context, sku string) (ProductState, error) {
+	var ps ProductState
+	err := s.guard.Do(func() error {
+		tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return fmt.Errorf("mysqlstore: product state %s: %w", sku, err)
+		}
+		defer tx.Rollback()
+		var start, end sql.NullTime
+		err = tx.QueryRowContext(ctx, `SELECT p.sku, p.live_id, p.merchant_id, p.stock, p.sold, p.per_buyer_limit,
+  p.low_stock_threshold, p.version, p.updated_at, l.sale_starts_at, l.sale_ends_at
+FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ?`, sku).Scan(
+			&ps.SKU, &ps.LiveID, &ps.MerchantID, &ps.Stock, &ps.Sold, &ps.Limit, &ps.Low, &ps.Version, &ps.UpdatedAt, &start, &end)
+		if errors.Is(err, sql.ErrNoRows) {
+			ps = ProductState{}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mysqlstore: product state %s: %w", sku, err)
+		}
+		ps.SaleStart, ps.SaleEnd = start.Time, end.Time
+		rows, err := tx.QueryContext(ctx, "SELECT buyer_id, SUM(quantity) FROM orders WHERE sku = ? GROUP BY buyer_id", sku)
+		if err != nil {
+			return fmt.Errorf("mysqlstore: holdings of %s: %w", sku, err)
+		}
+		defer rows.Close()
+		ps.Held = map[string]int64{}
+		for rows.Next() {
+			var b string
+			var n int64
+			if err := rows.Scan(&b, &n); err != nil {
+				return fmt.Errorf("mysqlstore: holdings of %s: %w", sku, err)
+			}
+			ps.Held[b] = n
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("mysqlstore: holdings of %s: %w", sku, err)
+		}
+		return nil
+	})
+	if err == nil && ps.SKU == "" {
+		return ProductState{}, stock.ErrNotFound
+	}
+	return ps, err
+}
+
+// LiveSKUs lists the skus of a live; stock.ErrNotFound when the live does
+// not exist.
+func (s *Store) LiveSKUs(ctx context.Context, liveID string) ([]string, error) {
+	var skus []string
+	found := false
+	err := s.guard.Do(func() error {
+		var one int
+		err := s.db.QueryRowContext(ctx, "SELECT 1 FROM lives WHERE id = ?", liveID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mysqlstore: live %s: %w", liveID, err)
+		}
+		found = true
+		rows, err := s.db.QueryContext(ctx, "SELECT sku FROM products WHERE live_id = ? ORDER BY sku", liveID)
+		if err != nil {
+			return fmt.Errorf("mysqlstore: skus of %s: %w", liveID, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var sku string
+			if err := rows.Scan(&sku); err != nil {
+				return fmt.Errorf("mysqlstore: skus of %s: %w", liveID, err)
+			}
+			skus = append(skus, sku)
+		}
+		return rows.Err()
+	})
+	if err == nil && !found {
+		return nil, stock.ErrNotFound
+	}
+	return skus, err
+}
+
+// AllSKUs lists every sku, for reconcile.
+func (s *Store) AllSKUs(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT sku FROM products ORDER BY sku")
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: list skus: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var sku string
+		if err := rows.Scan(&sku); err != nil {
+			return nil, fmt.Errorf("mysqlstore: list skus: %w", err)
+		}
+		out = append(out, sku)
+	}
+	return out, rows.Err()
+}

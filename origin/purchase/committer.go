@@ -1,0 +1,321 @@
+package purchase
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"livecommerce/internal/stock"
+	"livecommerce/origin/mysqlstore"
+	"livecommerce/origin/redisstock"
+)
+
+// Publisher announces committed stock changes.
+type Publisher interface {
+	Publish(stock.Level)
+}
+
+type outcome struct {
+	result Result
+	err    error
+}
+
+type job struct {
+	req   redisstock.ReserveRequest
+	level stock.Level // after the reservation
+	done  chan outcome
+}
+
+// CommitterOptions tune batching.
+type CommitterOptions struct {
+	// Shards is the number of writer loops; a sku always goes to the same
+	// one, so its product row is only ever updated by one transaction of
+	// this process at a time (default 4).
+	Shards int
+	// Window is how long a loop waits after the first purchase of a batch
+	// for others to join it (default 5ms). It bounds the row updates of a
+	// hot sku to about one per Window plus commit time.
+	Window time.Duration
+	// MaxBatch caps a batch (default 500).
+	MaxBatch int
+	// CommitTimeout bounds one batch transaction, retries included
+	// (default 3s).
+	CommitTimeout time.Duration
+}
+
+// Committer batches admitted purchases into database transactions and
+// settles each one: confirm in Redis and publish, or give the units back.
+type Committer struct {
+	db      *mysqlstore.Store
+	redis   *redisstock.Store
+	publish Publisher
+	log     *slog.Logger
+	opts    CommitterOptions
+	shards  []chan *job
+	wg      sync.WaitGroup
+
+	mu     sync.RWMutex
+	closed bool
+
+	batchSize *prometheus.HistogramVec
+	outcomes  *prometheus.CounterVec
+	rowWrites prometheus.Counter
+}
+
+// NewCommitter starts the writer loops. Close stops them after draining.
+func NewCommitter(db *mysqlstore.Store, redis *redisstock.Store, publish Publisher, reg prometheus.Registerer, log *slog.Logger, o CommitterOptions) *Committer {
+	if o.Shards <= 0 {
+		o.Shards = 4
+	}
+	if o.Window <= 0 {
+		o.Window = 5 * time.Millisecond
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 500
+	}
+	if o.CommitTimeout <= 0 {
+		o.CommitTimeout = 3 * time.Second
+	}
+	c := &Committer{
+		db: db, redis: redis, publish: publish, log: log, opts: o,
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "purchase_batch_size", Help: "Purchases per database transaction.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500},
+		}, []string{"shard"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "purchase_commit_outcomes_total", Help: "Admitted purchases by what the database decided.",
+		}, []string{"outcome"}),
+		rowWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "purchase_product_row_updates_total", Help: "Product row updates made by order batches (one per sku per batch).",
+		}),
+	}
+	reg.MustRegister(c.batchSize, c.outcomes, c.rowWrites)
+	for i := 0; i < o.Shards; i++ {
+		ch := make(chan *job, o.MaxBatch*4)
+		c.shards = append(c.shards, ch)
+		c.wg.Add(1)
+		go c.loop(fmt.Sprint(i), ch)
+	}
+	return c
+}
+
+func (c *Committer) submit(j *job) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return fmt.Errorf("%w: shutting down", stock.ErrUnavailable)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(j.req.SKU))
+	c.shards[h.Sum32()%uint32(len(c.shards))] <- j
+	return nil
+}
+
+// Close stops accepting purchases, commits what is queued and waits for
+// the loops to finish. Call it after the HTTP server has drained.
+func (c *Committer) Close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		for _, ch := range c.shards {
+			close(ch)
+		}
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
+func (c *Committer) loop(shard string, ch chan *job) {
+	defer c.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		first, ok := <-ch
+		if !ok {
+			return
+		}
+		batch := []*job{first}
+		timer.Reset(c.opts.Window)
+		open := true
+	collect:
+		for len(batch) < c.opts.MaxBatch {
+			select {
+			case j, ok := <-ch:
+				if !ok {
+					open = false
+					break collect
+				}
+				batch = append(batch, j)
+			case <-timer.C:
+				break collect
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		c.batchSize.WithLabelValues(shard).Observe(float64(len(batch)))
+		c.commit(batch)
+		if !open {
+			// Drain whatever was queued before the close.
+			for j := range ch {
+				c.commit([]*job{j})
+			}
+			return
+		}
+	}
+}
+
+func (c *Committer) commit(batch []*job) {
+	now := time.Now().UTC()
+	reqs := make([]mysqlstore.OrderRequest, len(batch))
+	for i, j := range batch {
+		reqs[i] = mysqlstore.OrderRequest{
+			ID: j.req.OrderID, BuyerID: j.req.BuyerID, IdempotencyKey: j.req.IdempotencyKey,
+			SKU: j.req.SKU, Quantity: j.req.Quantity, Version: j.level.Version,
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CommitTimeout)
+	results, err := c.db.CommitOrders(ctx, reqs, now)
+	cancel()
+
+	switch {
+	case errors.Is(err, mysqlstore.ErrOutcomeUnknown):
+		// Neither confirm nor release: the idempotency records stay
+		// pending, so a retry waits, and once they expire a retry meets
+		// the database's unique key if the batch did land.
+		c.log.Error("order batch outcome unknown", slog.Int("orders", len(batch)), slog.Any("error", err))
+		c.outcomes.WithLabelValues("unknown").Add(float64(len(batch)))
+		for _, j := range batch {
+			j.done <- outcome{err: ErrOutcomePending}
+		}
+		return
+	case err != nil:
+		c.log.Warn("order batch failed; reservations released", slog.Int("orders", len(batch)), slog.Any("error", err))
+		c.outcomes.WithLabelValues("failed").Add(float64(len(batch)))
+		for _, j := range batch {
+			c.release(j)
+			j.done <- outcome{err: unavailable(err)}
+		}
+		return
+	}
+
+	var confirms []redisstock.Confirmation
+	latest := map[string]stock.Level{}
+	outs := make([]outcome, len(batch))
+	for i, r := range results {
+		j := batch[i]
+		switch r.Verdict {
+		case mysqlstore.Committed:
+			body := receiptBody(Receipt{
+				OrderID: r.Order.ID, SKU: r.Order.SKU, Quantity: r.Order.Quantity,
+				Remaining: j.level.Remaining, Version: j.level.Version, Status: "confirmed",
+			})
+			confirms = append(confirms, redisstock.Confirmation{BuyerID: j.req.BuyerID, IdempotencyKey: j.req.IdempotencyKey, Response: body})
+			outs[i] = outcome{result: Result{Body: body}}
+			if l, ok := latest[j.req.SKU]; !ok || l.Version < j.level.Version {
+				latest[j.req.SKU] = j.level
+			}
+			c.outcomes.WithLabelValues("committed").Inc()
+			continue
+		case mysqlstore.Duplicate:
+			outs[i] = c.duplicate(j, r.Order)
+			c.outcomes.WithLabelValues("duplicate").Inc()
+			continue
+		}
+		// The database refused what Redis admitted: Redis had drifted (lost
+		// writes, or a restore). The database's word stands.
+		c.release(j)
+		var e error
+		switch r.Verdict {
+		case mysqlstore.RejectedNotFound:
+			e = stock.ErrNotFound
+		case mysqlstore.RejectedSoldOut:
+			e = stock.ErrSoldOut
+		case mysqlstore.RejectedInsufficient:
+			e = stock.ErrInsufficientStock
+		case mysqlstore.RejectedLimit:
+			e = stock.ErrLimitExceeded
+		default:
+			e = stock.ErrIdempotencyKeyInUse
+		}
+		c.outcomes.WithLabelValues("refused_by_database").Inc()
+		c.log.Warn("database refused a purchase Redis admitted; run `origin reconcile`",
+			slog.String("sku", j.req.SKU), slog.String("reason", e.Error()))
+		outs[i] = outcome{err: e}
+	}
+	for sku := range latest {
+		if sku != "" {
+			c.rowWrites.Inc()
+		}
+	}
+
+	if len(confirms) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := c.redis.Confirm(ctx, confirms); err != nil {
+			// The orders are durable; a replay before the pending records
+			// expire answers "in use", after that the database's unique
+			// key finds the order.
+			c.log.Warn("could not record finished purchases in Redis", slog.Int("orders", len(confirms)), slog.Any("error", err))
+		}
+		cancel()
+	}
+	for _, l := range latest {
+		c.publish.Publish(l)
+	}
+	for i, j := range batch {
+		j.done <- outs[i]
+	}
+}
+
+// duplicate answers a purchase whose idempotency key already has an order
+// in the database (Redis had forgotten the key): the units just reserved go
+// back, and the first order is replayed when the body matches.
+func (c *Committer) duplicate(j *job, first mysqlstore.Order) outcome {
+	l, ok := c.release(j)
+	if fingerprint(first.SKU, first.Quantity) != j.req.Fingerprint {
+		return outcome{err: stock.ErrIdempotencyKeyReused}
+	}
+	if !ok {
+		l = j.level
+	}
+	body := receiptBody(Receipt{
+		OrderID: first.ID, SKU: first.SKU, Quantity: first.Quantity,
+		Remaining: l.Remaining, Version: l.Version, Status: first.Status,
+	})
+	return outcome{result: Result{Body: body, Replayed: true}}
+}
+
+// release gives a reservation back and publishes the restored level.
+func (c *Committer) release(j *job) (stock.Level, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req := j.req
+	req.Now = time.Now()
+	l, ok, err := c.redis.Release(ctx, req)
+	if err != nil {
+		// The units stay reserved in Redis (undersell, never oversell)
+		// until reconcile repairs the counter.
+		c.log.Error("could not release a reservation", slog.String("sku", req.SKU), slog.String("order_id", req.OrderID), slog.Any("error", err))
+		return stock.Level{}, false
+	}
+	if ok {
+		c.publish.Publish(l)
+	}
+	return l, ok
+}
+
+func unavailable(err error) error {
+	if errorsIsAny(err, stock.ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", stock.ErrUnavailable, err)
+}

@@ -1,0 +1,150 @@
+// Package purchase is the buying path: Redis admits or refuses a purchase
+// atomically, the committer makes admitted purchases durable in the
+// database of record in small batches, and only then is the buyer answered
+// and the change published.
+package purchase
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"livecommerce/internal/stock"
+	"livecommerce/origin/redisstock"
+)
+
+// Request is one buyer's purchase. The HTTP edge has validated its fields.
+type Request struct {
+	BuyerID        string
+	IdempotencyKey string
+	SKU            string
+	Quantity       int
+}
+
+// Receipt is the body of a successful purchase.
+type Receipt struct {
+	OrderID   string `json:"order_id"`
+	SKU       string `json:"sku"`
+	Quantity  int    `json:"quantity"`
+	Remaining int64  `json:"remaining"`
+	Version   int64  `json:"version"`
+	Status    string `json:"status"`
+}
+
+// Result is a purchase's answer. Body is the JSON to send; for a replay it
+// is byte for byte the first answer.
+type Result struct {
+	Body     []byte
+	Replayed bool
+}
+
+// ErrOutcomePending: the order may or may not have been committed (the
+// database did not answer in time). Nothing will be sold twice: a retry
+// with the same Idempotency-Key gets the settled answer.
+var ErrOutcomePending = fmt.Errorf("%w: the outcome of this purchase is not known yet; retry with the same Idempotency-Key", stock.ErrUnavailable)
+
+// Rebuilder loads a sku's counters from the database of record.
+type Rebuilder interface {
+	Rebuild(ctx context.Context, sku string) error
+}
+
+// DatabaseGuard tells whether the database's breaker is open.
+type DatabaseGuard interface {
+	Open() bool
+}
+
+// Service runs purchases.
+type Service struct {
+	redis     *redisstock.Store
+	rebuilder Rebuilder
+	dbGuard   DatabaseGuard
+	committer *Committer
+	now       func() time.Time
+}
+
+// NewService returns a Service.
+func NewService(redis *redisstock.Store, rebuilder Rebuilder, dbGuard DatabaseGuard, committer *Committer) *Service {
+	return &Service{redis: redis, rebuilder: rebuilder, dbGuard: dbGuard, committer: committer, now: time.Now}
+}
+
+func fingerprint(sku string, qty int) string { return sku + "\x00" + strconv.Itoa(qty) }
+
+// Purchase admits, commits and answers one purchase. Errors are the stock
+// sentinels (sold out, limit, idempotency, unavailable, not found).
+func (s *Service) Purchase(ctx context.Context, r Request) (Result, error) {
+	// With the database down there is no point taking units in Redis only
+	// to give them back: refuse before touching anything.
+	if s.dbGuard.Open() {
+		return Result{}, fmt.Errorf("%w: database circuit open", stock.ErrUnavailable)
+	}
+	rr := redisstock.ReserveRequest{
+		BuyerID: r.BuyerID, IdempotencyKey: r.IdempotencyKey, SKU: r.SKU, Quantity: r.Quantity,
+		Fingerprint: fingerprint(r.SKU, r.Quantity), OrderID: ulid.Make().String(), Now: s.now(),
+	}
+	res, err := s.redis.Reserve(ctx, rr)
+	if err == nil && res.Outcome == redisstock.Missing {
+		if err := s.rebuilder.Rebuild(ctx, r.SKU); err != nil {
+			return Result{}, err
+		}
+		res, err = s.redis.Reserve(ctx, rr)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	switch res.Outcome {
+	case redisstock.Reserved:
+	case redisstock.Replay:
+		return Result{Body: res.Response, Replayed: true}, nil
+	case redisstock.KeyReused:
+		return Result{}, stock.ErrIdempotencyKeyReused
+	case redisstock.KeyInUse:
+		return Result{}, stock.ErrIdempotencyKeyInUse
+	case redisstock.SoldOut:
+		return Result{}, stock.ErrSoldOut
+	case redisstock.Insufficient:
+		return Result{}, stock.ErrInsufficientStock
+	case redisstock.LimitExceeded:
+		return Result{}, stock.ErrLimitExceeded
+	case redisstock.NotOpen:
+		return Result{}, stock.ErrSaleNotOpen
+	default:
+		return Result{}, fmt.Errorf("%w: stock of %s was not ready", stock.ErrUnavailable, r.SKU)
+	}
+
+	j := &job{req: rr, level: res.Level, done: make(chan outcome, 1)}
+	if err := s.committer.submit(j); err != nil {
+		s.committer.release(j)
+		return Result{}, err
+	}
+	select {
+	case o := <-j.done:
+		return o.result, o.err
+	case <-ctx.Done():
+		// The committer still settles this purchase (commit and confirm,
+		// or release); the buyer learns which by retrying the key.
+		return Result{}, ErrOutcomePending
+	}
+}
+
+func receiptBody(rc Receipt) []byte {
+	b, err := json.Marshal(rc)
+	if err != nil {
+		panic(fmt.Sprintf("purchase: marshal receipt: %v", err)) // plain struct: cannot fail
+	}
+	return b
+}
+
+// errorsIsAny reports whether err matches any target.
+func errorsIsAny(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,158 @@
+// Package reconcile compares the Redis counters with the database of
+// record and repairs drift. A sku's difference counts as drift only if it is
+// the same on two looks a moment apart: a purchase between reservation and
+// commit differs for a few milliseconds and is left alone.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"livecommerce/internal/stock"
+	"livecommerce/origin/inventory"
+	"livecommerce/origin/mysqlstore"
+	"livecommerce/origin/redisstock"
+)
+
+// Publisher announces repaired levels.
+type Publisher interface{ Publish(stock.Level) }
+
+// Finding is one sku that differed.
+type Finding struct {
+	SKU                string
+	RedisTotal         int64
+	RedisSold          int64
+	DBStock            int64
+	DBSold             int64
+	HeldMismatches     int
+	Repaired           bool
+	SkippedMovedBefore bool // it changed between the two looks
+}
+
+func (f Finding) String() string {
+	action := "reported"
+	switch {
+	case f.Repaired:
+		action = "repaired"
+	case f.SkippedMovedBefore:
+		action = "skipped (moving)"
+	}
+	return fmt.Sprintf("%s: redis total=%d sold=%d, database stock=%d sold=%d, %d buyer holdings differ: %s",
+		f.SKU, f.RedisTotal, f.RedisSold, f.DBStock, f.DBSold, f.HeldMismatches, action)
+}
+
+// Report sums a run.
+type Report struct {
+	Checked   int
+	NotLoaded int
+	Findings  []Finding
+}
+
+type look struct {
+	redis redisstock.Counters
+	db    mysqlstore.ProductState
+}
+
+func (l look) differs() bool {
+	return l.redis.Total != l.db.Stock || l.redis.Sold != l.db.Sold || !maps.Equal(l.redis.Held, l.db.Held)
+}
+
+func heldMismatches(a, b map[string]int64) int {
+	n := 0
+	for k, v := range a {
+		if b[k] != v {
+			n++
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// Run checks every sku; with repair it overwrites stable drift with the
+// database's values. settle is the pause between the two looks.
+func Run(ctx context.Context, db *mysqlstore.Store, rs *redisstock.Store, publish Publisher, repair bool, settle time.Duration) (Report, error) {
+	skus, err := db.AllSKUs(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	var rep Report
+	first := map[string]look{}
+	for _, sku := range skus {
+		l, err := take(ctx, db, rs, sku)
+		if errors.Is(err, stock.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return rep, err
+		}
+		rep.Checked++
+		if !l.redis.Loaded {
+			// Rebuilt on first use; nothing can drift.
+			rep.NotLoaded++
+			continue
+		}
+		if l.differs() {
+			first[sku] = l
+		}
+	}
+	if len(first) == 0 {
+		return rep, nil
+	}
+	select {
+	case <-ctx.Done():
+		return rep, ctx.Err()
+	case <-time.After(settle):
+	}
+	for _, sku := range skus {
+		a, ok := first[sku]
+		if !ok {
+			continue
+		}
+		b, err := take(ctx, db, rs, sku)
+		if err != nil {
+			return rep, err
+		}
+		f := Finding{SKU: sku, RedisTotal: b.redis.Total, RedisSold: b.redis.Sold, DBStock: b.db.Stock, DBSold: b.db.Sold,
+			HeldMismatches: heldMismatches(b.redis.Held, b.db.Held)}
+		moved := a.redis.Sold != b.redis.Sold || a.db.Sold != b.db.Sold || a.redis.Total != b.redis.Total || a.db.Stock != b.db.Stock
+		switch {
+		case !b.differs():
+			continue
+		case moved:
+			f.SkippedMovedBefore = true
+		case repair:
+			snap := inventory.Snapshot(b.db)
+			l, ok, err := rs.Repair(ctx, snap, b.redis.Sold, time.Now())
+			if err != nil {
+				return rep, err
+			}
+			if ok {
+				f.Repaired = true
+				publish.Publish(l)
+			} else {
+				f.SkippedMovedBefore = true
+			}
+		}
+		rep.Findings = append(rep.Findings, f)
+	}
+	return rep, nil
+}
+
+func take(ctx context.Context, db *mysqlstore.Store, rs *redisstock.Store, sku string) (look, error) {
+	c, err := rs.Counters(ctx, sku)
+	if err != nil {
+		return look{}, err
+	}
+	ps, err := db.ProductState(ctx, sku)
+	if err != nil {
+		return look{}, err
+	}
+	return look{redis: c, db: ps}, nil
+}

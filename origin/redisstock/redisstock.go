@@ -1,0 +1,469 @@
+// Package redisstock keeps the live stock counters in Redis: the fast,
+// atomic admission of purchases (one Lua script per decision) and the
+// values stock reads are served from. The database of record stays the
+// authority; this package never talks to it.
+package redisstock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"livecommerce/internal/depguard"
+	"livecommerce/internal/stock"
+)
+
+// Store is the Redis side of the stock counters.
+type Store struct {
+	rdb        redis.UniversalClient
+	guard      *depguard.Guard
+	prefix     string
+	pendingTTL time.Duration
+	doneTTL    time.Duration
+}
+
+// Options tune a Store.
+type Options struct {
+	// Prefix starts every key, so several deployments or tests can share
+	// one Redis (default "lc:").
+	Prefix string
+	// PendingTTL bounds how long an idempotency key stays "in progress"
+	// when its process died mid-purchase (default 2m).
+	PendingTTL time.Duration
+	// DoneTTL is how long a finished purchase can be replayed from Redis
+	// (default 24h); after that the database's unique key still prevents a
+	// second sale.
+	DoneTTL time.Duration
+}
+
+// New returns a Store over rdb, guarded by guard.
+func New(rdb redis.UniversalClient, guard *depguard.Guard, o Options) *Store {
+	if o.Prefix == "" {
+		o.Prefix = "lc:"
+	}
+	if o.PendingTTL <= 0 {
+		o.PendingTTL = 2 * time.Minute
+	}
+	if o.DoneTTL <= 0 {
+		o.DoneTTL = 24 * time.Hour
+	}
+	return &Store{rdb: rdb, guard: guard, prefix: o.Prefix, pendingTTL: o.PendingTTL, doneTTL: o.DoneTTL}
+}
+
+// Guard is the breaker in front of Redis.
+func (s *Store) Guard() *depguard.Guard { return s.guard }
+
+func (s *Store) skuKey(sku string) string   { return s.prefix + "sku:" + sku }
+func (s *Store) heldKey(sku string) string  { return s.prefix + "held:" + sku }
+func (s *Store) liveKey(live string) string { return s.prefix + "live:" + live }
+
+// idemKey is per buyer; the buyer id's length keeps "a:b"+"c" and "a"+"b:c"
+// apart.
+func (s *Store) idemKey(buyer, key string) string {
+	return s.prefix + "idem:" + strconv.Itoa(len(buyer)) + ":" + buyer + ":" + key
+}
+
+// Outcome is what the reserve script decided.
+type Outcome int
+
+const (
+	Reserved Outcome = iota
+	Missing          // the sku is not loaded: rebuild it from the database, then retry
+	Replay           // the idempotency key finished before: Response holds the answer
+	KeyReused
+	KeyInUse
+	SoldOut
+	Insufficient
+	LimitExceeded
+	NotOpen
+)
+
+// Reservation is the result of Reserve.
+type Reservation struct {
+	Outcome  Outcome
+	Level    stock.Level // after the reservation, when Reserved
+	Response []byte      // the stored answer, when Replay
+}
+
+// ReserveRequest is one purchase to admit.
+type ReserveRequest struct {
+	BuyerID        string
+	IdempotencyKey string
+	SKU            string
+	Quantity       int
+	Fingerprint    string // what "the same body" means for idempotency
+	OrderID        string
+	Now            time.Time
+}
+
+// Reserve decides one purchase atomically: idempotency, sale window, stock,
+// per-buyer limit, in that order, and takes the units when all pass.
+func (s *Store) Reserve(ctx context.Context, r ReserveRequest) (Reservation, error) {
+	var res Reservation
+	err := s.guard.Do(func() error {
+		v, err := reserveScript.Run(ctx, s.rdb,
+			[]string{s.skuKey(r.SKU), s.heldKey(r.SKU), s.idemKey(r.BuyerID, r.IdempotencyKey)},
+			r.BuyerID, r.Quantity, r.Fingerprint, r.Now.UnixMilli(), r.OrderID, s.pendingTTL.Milliseconds(),
+		).Slice()
+		if err != nil {
+			return fmt.Errorf("redisstock: reserve %s: %w", r.SKU, err)
+		}
+		res, err = decodeReserve(r.SKU, v)
+		return err
+	})
+	return res, err
+}
+
+func decodeReserve(sku string, v []any) (Reservation, error) {
+	tag, _ := v[0].(string)
+	switch tag {
+	case "ok":
+		l, err := decodeLevel(sku, v[1:])
+		return Reservation{Outcome: Reserved, Level: l}, err
+	case "replay":
+		body, _ := v[1].(string)
+		return Reservation{Outcome: Replay, Response: []byte(body)}, nil
+	case "missing":
+		return Reservation{Outcome: Missing}, nil
+	case "reused":
+		return Reservation{Outcome: KeyReused}, nil
+	case "in_use":
+		return Reservation{Outcome: KeyInUse}, nil
+	case "sold_out":
+		return Reservation{Outcome: SoldOut}, nil
+	case "insufficient":
+		return Reservation{Outcome: Insufficient}, nil
+	case "limit":
+		return Reservation{Outcome: LimitExceeded}, nil
+	case "not_open":
+		return Reservation{Outcome: NotOpen}, nil
+	}
+	return Reservation{}, fmt.Errorf("redisstock: reserve %s: unexpected reply %v", sku, v)
+}
+
+// decodeLevel reads the {remaining, version, live, low, updated ms} tail the
+// scripts return after a change.
+func decodeLevel(sku string, v []any) (stock.Level, error) {
+	if len(v) < 5 {
+		return stock.Level{}, fmt.Errorf("redisstock: %s: short reply %v", sku, v)
+	}
+	remaining, _ := v[0].(int64)
+	ver, _ := v[1].(int64)
+	live, _ := v[2].(string)
+	low, err := strconv.ParseInt(fmt.Sprint(v[3]), 10, 64)
+	if err != nil {
+		return stock.Level{}, fmt.Errorf("redisstock: %s: bad threshold %v", sku, v[3])
+	}
+	upd, err := strconv.ParseInt(fmt.Sprint(v[4]), 10, 64)
+	if err != nil {
+		return stock.Level{}, fmt.Errorf("redisstock: %s: bad time %v", sku, v[4])
+	}
+	return level(sku, live, remaining, low, ver, upd), nil
+}
+
+func level(sku, live string, remaining, low, ver, updMs int64) stock.Level {
+	// Remaining can dip below zero in Redis for a moment when a merchant
+	// lowers stock under reservations still in flight; viewers see zero.
+	remaining = max(remaining, 0)
+	return stock.Level{
+		SKU: sku, LiveID: live, Remaining: remaining, Version: ver,
+		Status:    stock.StatusFor(remaining, low),
+		UpdatedAt: time.UnixMilli(updMs).UTC(),
+	}
+}
+
+// Confirmation records a committed purchase so replays answer from Redis.
+type Confirmation struct {
+	BuyerID        string
+	IdempotencyKey string
+	Response       []byte
+}
+
+// Confirm marks purchases done, in one round trip for a whole batch.
+func (s *Store) Confirm(ctx context.Context, cs []Confirmation) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	return s.guard.Do(func() error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, c := range cs {
+				k := s.idemKey(c.BuyerID, c.IdempotencyKey)
+				p.HSet(ctx, k, "st", "d", "resp", c.Response)
+				p.PExpire(ctx, k, s.doneTTL)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("redisstock: confirm %d purchases: %w", len(cs), err)
+		}
+		return nil
+	})
+}
+
+// Release gives a reservation back. ok is false when there was nothing to
+// give back (already released, or Redis lost it).
+func (s *Store) Release(ctx context.Context, r ReserveRequest) (l stock.Level, ok bool, err error) {
+	err = s.guard.Do(func() error {
+		v, err := releaseScript.Run(ctx, s.rdb,
+			[]string{s.skuKey(r.SKU), s.heldKey(r.SKU), s.idemKey(r.BuyerID, r.IdempotencyKey)},
+			r.BuyerID, r.Quantity, r.Now.UnixMilli(), r.OrderID,
+		).Slice()
+		if err != nil {
+			return fmt.Errorf("redisstock: release %s: %w", r.SKU, err)
+		}
+		if tag, _ := v[0].(string); tag != "ok" {
+			return nil
+		}
+		l, err = decodeLevel(r.SKU, v[1:])
+		ok = err == nil
+		return err
+	})
+	return l, ok, err
+}
+
+// Snapshot is a sku's full state in the database of record, used to
+// (re)build its counters.
+type Snapshot struct {
+	SKU, LiveID        string
+	Total, Sold        int64
+	Version            int64
+	Limit, Low         int64
+	SaleStart, SaleEnd time.Time // zero when open-ended
+	UpdatedAt          time.Time
+	Held               map[string]int64 // units per buyer
+}
+
+func windowMs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// Load installs a snapshot unless the sku is already loaded; it reports
+// whether it did.
+func (s *Store) Load(ctx context.Context, snap Snapshot) (bool, error) {
+	args := make([]any, 0, 10+2*len(snap.Held))
+	args = append(args, snap.SKU, snap.LiveID, snap.Total, snap.Sold, snap.Version,
+		snap.Limit, snap.Low, windowMs(snap.SaleStart), windowMs(snap.SaleEnd), snap.UpdatedAt.UnixMilli())
+	for buyer, n := range snap.Held {
+		args = append(args, buyer, n)
+	}
+	var loaded bool
+	err := s.guard.Do(func() error {
+		n, err := loadScript.Run(ctx, s.rdb,
+			[]string{s.skuKey(snap.SKU), s.heldKey(snap.SKU), s.liveKey(snap.LiveID)}, args...).Int()
+		if err != nil {
+			return fmt.Errorf("redisstock: load %s: %w", snap.SKU, err)
+		}
+		loaded = n == 1
+		return nil
+	})
+	return loaded, err
+}
+
+// Settings are the merchant-controlled values of a sku.
+type Settings struct {
+	SKU, LiveID        string
+	Total, Limit, Low  int64
+	SaleStart, SaleEnd time.Time
+	Version            int64 // the database's version after the change
+}
+
+// Apply changes a loaded sku's settings. ok is false when the sku is not
+// loaded; the next read or purchase rebuilds it from the database, which
+// already holds the change.
+func (s *Store) Apply(ctx context.Context, st Settings, now time.Time) (l stock.Level, ok bool, err error) {
+	err = s.guard.Do(func() error {
+		v, err := applyScript.Run(ctx, s.rdb, []string{s.skuKey(st.SKU), s.liveKey(st.LiveID)},
+			st.SKU, st.LiveID, st.Total, st.Limit, st.Low, windowMs(st.SaleStart), windowMs(st.SaleEnd),
+			now.UnixMilli(), st.Version).Slice()
+		if err != nil {
+			return fmt.Errorf("redisstock: apply %s: %w", st.SKU, err)
+		}
+		if tag, _ := v[0].(string); tag != "ok" {
+			return nil
+		}
+		l, err = decodeLevel(st.SKU, v[1:])
+		ok = err == nil
+		return err
+	})
+	return l, ok, err
+}
+
+// SetWindow moves the sale window of loaded skus.
+func (s *Store) SetWindow(ctx context.Context, skus []string, start, end time.Time) error {
+	return s.guard.Do(func() error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, sku := range skus {
+				windowScript.Run(ctx, p, []string{s.skuKey(sku)}, windowMs(start), windowMs(end))
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("redisstock: set window of %d skus: %w", len(skus), err)
+		}
+		return nil
+	})
+}
+
+// Levels reads the current level of each sku; missing marks skus that are
+// not loaded.
+func (s *Store) Levels(ctx context.Context, skus []string) (levels []stock.Level, missing []bool, err error) {
+	levels = make([]stock.Level, len(skus))
+	missing = make([]bool, len(skus))
+	err = s.guard.Do(func() error {
+		cmds := make([]*redis.SliceCmd, len(skus))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, sku := range skus {
+				cmds[i] = p.HMGet(ctx, s.skuKey(sku), "live", "total", "sold", "ver", "low", "upd")
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("redisstock: read %d levels: %w", len(skus), err)
+		}
+		for i, c := range cmds {
+			v := c.Val()
+			if v[0] == nil {
+				missing[i] = true
+				continue
+			}
+			n, err := ints(v[1:])
+			if err != nil {
+				return fmt.Errorf("redisstock: read %s: %w", skus[i], err)
+			}
+			live, _ := v[0].(string)
+			levels[i] = level(skus[i], live, n[0]-n[1], n[3], n[2], n[4])
+		}
+		return nil
+	})
+	return levels, missing, err
+}
+
+func ints(v []any) ([]int64, error) {
+	out := make([]int64, len(v))
+	for i, x := range v {
+		str, ok := x.(string)
+		if !ok {
+			return nil, errors.New("field missing")
+		}
+		n, err := strconv.ParseInt(str, 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// LiveSKUs lists the loaded skus of a live; loaded is false when Redis
+// knows nothing of the live.
+func (s *Store) LiveSKUs(ctx context.Context, live string) (skus []string, loaded bool, err error) {
+	err = s.guard.Do(func() error {
+		keys, err := s.rdb.HKeys(ctx, s.liveKey(live)).Result()
+		if err != nil {
+			return fmt.Errorf("redisstock: list skus of %s: %w", live, err)
+		}
+		for _, k := range keys {
+			if k != "_" {
+				skus = append(skus, k)
+			}
+		}
+		loaded = len(keys) > 0
+		return nil
+	})
+	return skus, loaded, err
+}
+
+// MarkLive records that a live exists (possibly with no products yet), so
+// reads of it do not go to the database every time.
+func (s *Store) MarkLive(ctx context.Context, live string, skus []string) error {
+	return s.guard.Do(func() error {
+		args := []any{"_", "1"}
+		for _, sku := range skus {
+			args = append(args, sku, "1")
+		}
+		if err := s.rdb.HSet(ctx, s.liveKey(live), args...).Err(); err != nil {
+			return fmt.Errorf("redisstock: mark live %s: %w", live, err)
+		}
+		return nil
+	})
+}
+
+// Counters are the raw values reconcile compares with the database.
+type Counters struct {
+	Loaded      bool
+	Total, Sold int64
+	Version     int64
+	Held        map[string]int64
+}
+
+// Counters reads a sku's counters and per-buyer holdings.
+func (s *Store) Counters(ctx context.Context, sku string) (Counters, error) {
+	var c Counters
+	err := s.guard.Do(func() error {
+		var hm *redis.SliceCmd
+		var held *redis.MapStringStringCmd
+		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			hm = p.HMGet(ctx, s.skuKey(sku), "total", "sold", "ver")
+			held = p.HGetAll(ctx, s.heldKey(sku))
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("redisstock: counters of %s: %w", sku, err)
+		}
+		if hm.Val()[0] == nil {
+			return nil
+		}
+		n, err := ints(hm.Val())
+		if err != nil {
+			return fmt.Errorf("redisstock: counters of %s: %w", sku, err)
+		}
+		c = Counters{Loaded: true, Total: n[0], Sold: n[1], Version: n[2], Held: map[string]int64{}}
+		for b, v := range held.Val() {
+			units, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("redisstock: held of %s/%s: %w", sku, b, err)
+			}
+			c.Held[b] = units
+		}
+		return nil
+	})
+	return c, err
+}
+
+// Repair overwrites a sku's counters with the database's values, unless the
+// sold counter moved away from expectSold since it was read. ok reports
+// whether it wrote.
+func (s *Store) Repair(ctx context.Context, snap Snapshot, expectSold int64, now time.Time) (l stock.Level, ok bool, err error) {
+	args := []any{expectSold, snap.Total, snap.Sold, snap.Version, now.UnixMilli()}
+	for b, n := range snap.Held {
+		args = append(args, b, n)
+	}
+	err = s.guard.Do(func() error {
+		v, err := repairScript.Run(ctx, s.rdb, []string{s.skuKey(snap.SKU), s.heldKey(snap.SKU)}, args...).Slice()
+		if err != nil {
+			return fmt.Errorf("redisstock: repair %s: %w", snap.SKU, err)
+		}
+		if tag, _ := v[0].(string); tag != "ok" {
+			return nil
+		}
+		l, err = decodeLevel(snap.SKU, v[1:])
+		ok = err == nil
+		return err
+	})
+	return l, ok, err
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisstock: ping: %w", err)
+	}
+	return nil
+}
