@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -111,7 +112,7 @@ type Server struct {
 	deps      *Deps
 	api       *httpapi.API
 	committer *purchase.Committer
-	ln        net.Listener
+	ln        *trackingListener
 	served    chan error
 }
 
@@ -154,8 +155,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		d.Close()
 		return nil, fmt.Errorf("ORIGIN_ADDR: listen on %s: %w", cfg.Addr, err)
 	}
-	s := &Server{cfg: cfg, log: log, deps: d, api: api, committer: committer, ln: ln, served: make(chan error, 1)}
-	go func() { s.served <- api.Listener(ln) }()
+	tl := &trackingListener{Listener: ln, conns: map[net.Conn]struct{}{}}
+	s := &Server{cfg: cfg, log: log, deps: d, api: api, committer: committer, ln: tl, served: make(chan error, 1)}
+	go func() { s.served <- api.Listener(tl) }()
 	log.Info("origin listening", slog.String("addr", ln.Addr().String()))
 	return s, nil
 }
@@ -175,7 +177,32 @@ func (s *Server) Done() <-chan error { return s.served }
 func (s *Server) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownAfter)
 	defer cancel()
-	err := s.api.Shutdown(ctx)
+	// fasthttp waits for keep-alive connections to time out on their own;
+	// once no request is in flight, close them so shutdown takes
+	// milliseconds, not the read timeout.
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.api.Shutdown(ctx) }()
+	var err error
+	quiet := 0
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case err = <-stopped:
+			break wait
+		case <-tick.C:
+			// Quiet on two ticks in a row: the last response has been
+			// written, not just handed to the server.
+			if s.api.InFlight() == 0 {
+				if quiet++; quiet >= 2 {
+					s.ln.closeConns()
+				}
+			} else {
+				quiet = 0
+			}
+		}
+	}
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("app: http shutdown: %w", err)
 	}
@@ -183,4 +210,51 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.deps.Close()
 	s.log.Info("origin stopped")
 	return err
+}
+
+// trackingListener remembers open connections so shutdown can close the
+// idle ones.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+type trackedConn struct {
+	net.Conn
+	l    *trackingListener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.conns[tc] = struct{}{}
+	l.mu.Unlock()
+	return tc, nil
+}
+
+func (l *trackingListener) closeConns() {
+	l.mu.Lock()
+	conns := make([]net.Conn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
 }

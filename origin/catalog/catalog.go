@@ -151,7 +151,9 @@ func ValidateProducts(rows []ProductInput) ([]mysqlstore.Product, []mysqlstore.R
 	seen := make(map[string]int, len(rows))
 	for i, r := range rows {
 		n := i + 1
-		bad := func(field, reason string) { errs = append(errs, mysqlstore.RowError{Row: n, Field: field, Reason: reason}) }
+		bad := func(field, reason string) {
+			errs = append(errs, mysqlstore.RowError{Row: n, Field: field, Reason: reason})
+		}
 		var p mysqlstore.Product
 		switch {
 		case r.SKU == nil:

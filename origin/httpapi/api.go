@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -66,6 +67,7 @@ type API struct {
 	ipLimit    *ratelimit.Limiter
 	buyerLimit *ratelimit.Limiter
 	trusted    []*net.IPNet
+	inFlight   atomic.Int64
 }
 
 // New builds the Fiber app with every route.
@@ -97,6 +99,11 @@ func New(cfg Config, d Deps) (*API, error) {
 		ReadBufferSize:        8 << 10,
 	})
 	metrics := fibermetrics.New(d.Registry, "origin")
+	a.app.Use(func(c *fiber.Ctx) error {
+		a.inFlight.Add(1)
+		defer a.inFlight.Add(-1)
+		return c.Next()
+	})
 	a.app.Use(recover.New())
 	a.app.Use(requestid.New())
 	a.app.Use(metrics.Middleware())
@@ -124,6 +131,9 @@ func (a *API) Listen(addr string) error { return a.app.Listen(addr) }
 
 // Listener serves on ln until Shutdown.
 func (a *API) Listener(ln net.Listener) error { return a.app.Listener(ln) }
+
+// InFlight is the number of requests being handled.
+func (a *API) InFlight() int64 { return a.inFlight.Load() }
 
 // Shutdown stops accepting and waits for in-flight requests, up to the
 // context's deadline.

@@ -156,4 +156,3 @@ func (a *API) order(c *fiber.Ctx) error {
 		Currency: o.Currency, Status: o.Status, CreatedAt: o.CreatedAt.UTC(),
 	})
 }
-

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-
 	"livecommerce/internal/stock"
 )
 
@@ -389,4 +388,3 @@ func (s *Store) SoldUnits(ctx context.Context, sku string) (units int64, err err
 	}
 	return units, nil
 }
-
