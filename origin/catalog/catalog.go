@@ -115,9 +115,6 @@ func (s *Service) PutLive(ctx context.Context, merchantID, liveID string, in Liv
 	if err != nil {
 		return mysqlstore.Live{}, false, err
 	}
-	if err := s.redis.MarkLive(ctx, liveID, nil); err != nil {
-		s.log.Warn("live not marked in Redis", slog.String("live_id", liveID), slog.Any("error", err))
-	}
 	if len(skus) > 0 {
 		if err := s.redis.SetWindow(ctx, skus, start, end); err != nil {
 			// Until reconcile or a Redis restart, the old window holds in
@@ -240,12 +237,10 @@ func (s *Service) PutProducts(ctx context.Context, merchantID, liveID string, ro
 // here leaves Redis behind the database, never ahead of it in a way that
 // could oversell: the database bounds every order.
 func (s *Service) load(ctx context.Context, liveID string, applied []mysqlstore.Applied, now time.Time) {
-	skus := make([]string, len(applied))
-	for i, a := range applied {
-		skus[i] = a.SKU
-	}
-	if err := s.redis.MarkLive(ctx, liveID, skus); err != nil {
-		s.log.Error("products committed but not listed in Redis; run `origin reconcile`", slog.String("live_id", liveID), slog.Any("error", err))
+	// The listing is rebuilt whole from the database on the next read.
+	if err := s.redis.ForgetLive(ctx, liveID); err != nil {
+		s.log.Error("products committed but the live's listing in Redis is stale for up to a minute",
+			slog.String("live_id", liveID), slog.Any("error", err))
 	}
 	for _, a := range applied {
 		l, ok, err := s.redis.Apply(ctx, redisstock.Settings{

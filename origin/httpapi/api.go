@@ -106,6 +106,7 @@ func New(cfg Config, d Deps) (*API, error) {
 	})
 	a.app.Use(recover.New())
 	a.app.Use(requestid.New())
+	a.app.Use(a.accessLog)
 	a.app.Use(metrics.Middleware())
 
 	a.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
@@ -131,6 +132,20 @@ func (a *API) Listen(addr string) error { return a.app.Listen(addr) }
 
 // Listener serves on ln until Shutdown.
 func (a *API) Listener(ln net.Listener) error { return a.app.Listener(ln) }
+
+// accessLog writes one line per request, only when debug logging is on:
+// at thousands of requests a second the check is all that runs.
+func (a *API) accessLog(c *fiber.Ctx) error {
+	if !a.Log.Enabled(c.UserContext(), slog.LevelDebug) {
+		return c.Next()
+	}
+	start := time.Now()
+	err := c.Next()
+	a.Log.Debug("request", slog.String("request_id", requestID(c)), slog.String("method", c.Method()),
+		slog.String("route", c.Route().Path), slog.Int("status", c.Response().StatusCode()),
+		slog.Duration("took", time.Since(start)))
+	return err
+}
 
 // InFlight is the number of requests being handled.
 func (a *API) InFlight() int64 { return a.inFlight.Load() }

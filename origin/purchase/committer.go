@@ -227,7 +227,11 @@ func (c *Committer) commit(batch []*job) {
 			c.outcomes.WithLabelValues("committed").Inc()
 			continue
 		case mysqlstore.Duplicate:
-			outs[i] = c.duplicate(j, r.Order)
+			var confirm *redisstock.Confirmation
+			outs[i], confirm = c.duplicate(j, r.Order)
+			if confirm != nil {
+				confirms = append(confirms, *confirm)
+			}
 			c.outcomes.WithLabelValues("duplicate").Inc()
 			continue
 		}
@@ -252,11 +256,8 @@ func (c *Committer) commit(batch []*job) {
 			slog.String("sku", j.req.SKU), slog.String("reason", e.Error()))
 		outs[i] = outcome{err: e}
 	}
-	for sku := range latest {
-		if sku != "" {
-			c.rowWrites.Inc()
-		}
-	}
+	// One conditional UPDATE per sku with committed orders in the batch.
+	c.rowWrites.Add(float64(len(latest)))
 
 	if len(confirms) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -278,11 +279,12 @@ func (c *Committer) commit(batch []*job) {
 
 // duplicate answers a purchase whose idempotency key already has an order
 // in the database (Redis had forgotten the key): the units just reserved go
-// back, and the first order is replayed when the body matches.
-func (c *Committer) duplicate(j *job, first mysqlstore.Order) outcome {
+// back, and the first order is replayed when the body matches. The replay
+// is recorded in Redis so later retries answer from there.
+func (c *Committer) duplicate(j *job, first mysqlstore.Order) (outcome, *redisstock.Confirmation) {
 	l, ok := c.release(j)
 	if fingerprint(first.SKU, first.Quantity) != j.req.Fingerprint {
-		return outcome{err: stock.ErrIdempotencyKeyReused}
+		return outcome{err: stock.ErrIdempotencyKeyReused}, nil
 	}
 	if !ok {
 		l = j.level
@@ -291,7 +293,8 @@ func (c *Committer) duplicate(j *job, first mysqlstore.Order) outcome {
 		OrderID: first.ID, SKU: first.SKU, Quantity: first.Quantity,
 		Remaining: l.Remaining, Version: l.Version, Status: first.Status,
 	})
-	return outcome{result: Result{Body: body, Replayed: true}}
+	return outcome{result: Result{Body: body, Replayed: true}},
+		&redisstock.Confirmation{BuyerID: j.req.BuyerID, IdempotencyKey: j.req.IdempotencyKey, Response: body}
 }
 
 // release gives a reservation back and publishes the restored level.

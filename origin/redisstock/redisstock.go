@@ -380,16 +380,37 @@ func (s *Store) LiveSKUs(ctx context.Context, live string) (skus []string, loade
 	return skus, loaded, err
 }
 
-// MarkLive records that a live exists (possibly with no products yet), so
-// reads of it do not go to the database every time.
+// liveListingTTL bounds how long a live's sku listing is trusted before it
+// is read again from the database: a listing written from a read that raced
+// a product upsert heals by itself.
+const liveListingTTL = time.Minute
+
+// MarkLive stores the complete sku listing of a live (possibly empty), so
+// reads of the live do not go to the database every time.
 func (s *Store) MarkLive(ctx context.Context, live string, skus []string) error {
 	return s.guard.Do(func() error {
 		args := []any{"_", "1"}
 		for _, sku := range skus {
 			args = append(args, sku, "1")
 		}
-		if err := s.rdb.HSet(ctx, s.liveKey(live), args...).Err(); err != nil {
+		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, s.liveKey(live))
+			p.HSet(ctx, s.liveKey(live), args...)
+			p.PExpire(ctx, s.liveKey(live), liveListingTTL)
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("redisstock: mark live %s: %w", live, err)
+		}
+		return nil
+	})
+}
+
+// ForgetLive drops a live's listing; the next read rebuilds it whole.
+func (s *Store) ForgetLive(ctx context.Context, live string) error {
+	return s.guard.Do(func() error {
+		if err := s.rdb.Del(ctx, s.liveKey(live)).Err(); err != nil {
+			return fmt.Errorf("redisstock: forget live %s: %w", live, err)
 		}
 		return nil
 	})

@@ -59,7 +59,9 @@ return {'ok', tonumber(s[2]) - sold, ver, s[1], s[3], ARGV[3]}
 `)
 
 // loadScript installs a sku rebuilt from the database of record, unless a
-// concurrent rebuild or a purchase got there first.
+// concurrent rebuild or a purchase got there first. It adds the sku to its
+// live's listing only when that listing is loaded: a listing is created
+// whole from the database (MarkLive), never piecemeal.
 // KEYS: sku hash, held hash, live hash.
 // ARGV: sku, live, total, sold, ver, limit, low, start, end, upd, then
 // buyer/units pairs.
@@ -69,7 +71,7 @@ redis.call('DEL', KEYS[2])
 for i = 11, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', KEYS[1], 'live', ARGV[2], 'total', ARGV[3], 'sold', ARGV[4], 'ver', ARGV[5],
   'limit', ARGV[6], 'low', ARGV[7], 'start', ARGV[8], 'end', ARGV[9], 'upd', ARGV[10])
-redis.call('HSET', KEYS[3], '_', '1', ARGV[1], '1')
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HSET', KEYS[3], ARGV[1], '1') end
 return 1
 `)
 
@@ -84,7 +86,7 @@ local ver = tonumber(redis.call('HGET', KEYS[1], 'ver')) + 1
 if tonumber(ARGV[9]) > ver then ver = tonumber(ARGV[9]) end
 redis.call('HSET', KEYS[1], 'live', ARGV[2], 'total', ARGV[3], 'limit', ARGV[4], 'low', ARGV[5],
   'start', ARGV[6], 'end', ARGV[7], 'upd', ARGV[8], 'ver', ver)
-redis.call('HSET', KEYS[2], '_', '1', ARGV[1], '1')
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], ARGV[1], '1') end
 local s = redis.call('HMGET', KEYS[1], 'total', 'sold')
 return {'ok', tonumber(s[1]) - tonumber(s[2]), ver, ARGV[2], ARGV[5], ARGV[8]}
 `)

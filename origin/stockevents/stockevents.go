@@ -8,6 +8,8 @@ package stockevents
 import (
 	"encoding/json"
 	"log/slog"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,7 +23,12 @@ type Publisher struct {
 	log     *slog.Logger
 	sent    prometheus.Counter
 	dropped prometheus.Counter
+	// lastWarn throttles the drop warning to one per interval: an outage
+	// at 1,000 purchases/s must not become 1,000 log lines/s.
+	lastWarn atomic.Int64
 }
+
+const warnEvery = 10 * time.Second
 
 // New returns a Publisher on nc. Its counters are registered with reg.
 func New(nc *nats.Conn, reg prometheus.Registerer, log *slog.Logger) *Publisher {
@@ -47,7 +54,13 @@ func (p *Publisher) Publish(l stock.Level) {
 	}
 	if err != nil {
 		p.dropped.Inc()
-		p.log.Warn("stock event not published", slog.String("sku", l.SKU), slog.Int64("version", l.Version), slog.Any("error", err))
+		now := time.Now().UnixNano()
+		last := p.lastWarn.Load()
+		if now-last < int64(warnEvery) || !p.lastWarn.CompareAndSwap(last, now) {
+			return
+		}
+		p.log.Warn("stock event not published", slog.String("sku", l.SKU), slog.Int64("version", l.Version), slog.Any("error", err),
+			slog.String("note", "further drops are counted in stock_events_dropped_total, logged at most every 10s"))
 		return
 	}
 	p.sent.Inc()

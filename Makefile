@@ -1,0 +1,31 @@
+# The front door for developers and CI. The work is done by the scripts in scripts/.
+
+.DEFAULT_GOAL := help
+.PHONY: help run test bench lint build deps stop clean
+
+help: ## List the targets
+	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-6s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+run: ## Run the whole system locally; Ctrl-C stops it
+	@bash scripts/run.sh
+
+test: ## Run go vet and the tests with the race detector (flags for go test: ARGS=...)
+	@bash scripts/test.sh $(ARGS)
+
+bench: ## Run the benchmarks (flags for go test: ARGS=...)
+	@bash scripts/bench.sh $(ARGS)
+
+lint: ## Check formatting with gofmt and run go vet
+	@bash scripts/lint.sh
+
+build: ## Build the binaries into bin/
+	@bash scripts/build.sh
+
+deps: ## Start Redis, MariaDB and NATS unless they already run (installs what is missing)
+	@bash scripts/deps.sh
+
+stop: ## Stop what make run and make deps started from .run/
+	@bash scripts/stop.sh
+
+clean: stop ## Stop what was started from .run/, then delete bin/ and .run/
+	rm -rf bin .run

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Brings up the services and runs the benchmarks. Extra arguments go to go test,
+# e.g. scripts/bench.sh -benchtime=10s -cpuprofile cpu.out.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+bash "$ROOT/scripts/deps.sh"
+use_go
+cd "$ROOT"
+go test -run '^$' -bench . -benchmem -benchtime=3s ./origin/... "$@"
