@@ -136,7 +136,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		TrustedProxies: cfg.proxies(),
 	}, httpapi.Deps{
 		Reads:     stockread.New(d.Inventory, cfg.MicroCacheTTL),
-		Purchases: purchase.NewService(d.Stock, d.Inventory, d.DB.Guard(), committer),
+		Purchases: purchase.NewService(d.Stock, d.Inventory, d.DB.Guard(), d.DB, committer),
 		Catalog:   catalog.New(d.DB, d.Stock, d.Inventory, d.Publisher, log),
 		DB:        d.DB,
 		Verifier:  verifier,

@@ -6,7 +6,9 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -138,6 +140,42 @@ type ProductInput struct {
 	LowStockThreshold *int64  `json:"low_stock_threshold"`
 }
 
+// DecodeProducts decodes each row on its own, so a row whose field has the
+// wrong JSON type (a string for stock, 1e30 for price) is answered with its
+// row number and field like any other invalid row.
+func DecodeProducts(raw []json.RawMessage) ([]ProductInput, []mysqlstore.RowError) {
+	rows := make([]ProductInput, len(raw))
+	var errs []mysqlstore.RowError
+	for i, r := range raw {
+		dec := json.NewDecoder(bytes.NewReader(r))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&rows[i])
+		if err == nil {
+			continue
+		}
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			errs = append(errs, mysqlstore.RowError{Row: i + 1, Field: te.Field, Reason: "must be " + jsonKind(te.Type.Kind().String())})
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			errs = append(errs, mysqlstore.RowError{Row: i + 1, Field: strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), Reason: "unknown field"})
+		default:
+			errs = append(errs, mysqlstore.RowError{Row: i + 1, Field: "", Reason: "must be a JSON object of product fields"})
+		}
+	}
+	return rows, errs
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int64":
+		return "an integer within range"
+	case "string":
+		return "a string"
+	}
+	return "a JSON object"
+}
+
 var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 
 // ValidateProducts checks every row and returns the products or the
@@ -258,4 +296,41 @@ func (s *Service) load(ctx context.Context, liveID string, applied []mysqlstore.
 			}
 		}
 	}
+}
+
+// AdjustmentInput is the body of POST /admin/v1/products/{sku}/stock-adjustments.
+type AdjustmentInput struct {
+	Delta  *int64  `json:"delta"`
+	Reason *string `json:"reason"`
+}
+
+// Adjust changes a sku's units on sale by a signed delta, records why,
+// and brings Redis and the viewers up to date.
+func (s *Service) Adjust(ctx context.Context, merchantID, sku string, in AdjustmentInput) (mysqlstore.Applied, error) {
+	switch {
+	case in.Delta == nil || *in.Delta == 0:
+		return mysqlstore.Applied{}, &InvalidError{Message: "delta must be a non-zero integer"}
+	case *in.Delta > MaxStock || *in.Delta < -MaxStock:
+		return mysqlstore.Applied{}, &InvalidError{Message: fmt.Sprintf("delta must be between %d and %d", -MaxStock, MaxStock)}
+	case in.Reason == nil || !validText(*in.Reason, MaxName):
+		return mysqlstore.Applied{}, &InvalidError{Message: fmt.Sprintf("reason must be 1 to %d printable characters", MaxName)}
+	}
+	now := time.Now().UTC()
+	a, err := s.db.AdjustStock(ctx, merchantID, sku, *in.Delta, *in.Reason, MaxStock, now)
+	switch {
+	case errors.Is(err, mysqlstore.ErrBelowSold):
+		return mysqlstore.Applied{}, &InvalidError{Message: "stock would fall below the units already sold; nothing was changed"}
+	case errors.Is(err, mysqlstore.ErrStockTooHigh):
+		return mysqlstore.Applied{}, &InvalidError{Message: "stock would exceed the maximum of " + fmt.Sprint(MaxStock)}
+	case err != nil:
+		return mysqlstore.Applied{}, err
+	}
+	s.load(ctx, a.LiveID, []mysqlstore.Applied{a}, now)
+	return a, nil
+}
+
+// Report lists units sold, remaining and revenue per sku of a live, from
+// the database of record.
+func (s *Service) Report(ctx context.Context, merchantID, liveID string) ([]mysqlstore.ReportLine, error) {
+	return s.db.Report(ctx, merchantID, liveID)
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -38,12 +41,41 @@ func decodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return badRequest("malformed JSON: " + err.Error())
+		return badRequest("malformed JSON: " + jsonProblem(err))
 	}
-	if dec.More() {
-		return badRequest("body must hold one JSON value")
+	return onlyOneValue(dec)
+}
+
+// onlyOneValue refuses anything after the first JSON value but white
+// space. Decoder.More is not enough: it reports false before a stray
+// closing bracket.
+func onlyOneValue(dec *json.Decoder) error {
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("body must hold exactly one JSON value")
 	}
 	return nil
+}
+
+// jsonProblem describes a decoding error without Go's type names.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("field %q has the wrong type (%s)", te.Field, te.Value)
+		}
+		return fmt.Sprintf("expected a different JSON type, got %s", te.Value)
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of body"
+	}
+	msg := err.Error()
+	if strings.HasPrefix(msg, "json: unknown field ") {
+		return "unknown field " + strings.TrimPrefix(msg, "json: unknown field ")
+	}
+	return "not valid JSON"
 }
 
 func liveParam(c *fiber.Ctx) (string, error) {
@@ -107,12 +139,16 @@ func (a *API) putProducts(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var rows []catalog.ProductInput
-	if err := decodeStrict(c.Body(), &rows); err != nil {
+	var raw []json.RawMessage
+	if err := decodeStrict(c.Body(), &raw); err != nil {
 		return err
 	}
-	if rows == nil {
+	if raw == nil {
 		return badRequest("body must be a JSON array of products")
+	}
+	rows, rowErrs := catalog.DecodeProducts(raw)
+	if len(rowErrs) > 0 {
+		return &catalog.InvalidError{Message: fmt.Sprintf("%d rows rejected; nothing was applied", len(rowErrs)), Rows: rowErrs}
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 30*time.Second)
 	defer cancel()
@@ -126,4 +162,38 @@ func (a *API) putProducts(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(fiber.Map{"live_id": live, "products": out})
+}
+
+func (a *API) adjustStock(c *fiber.Ctx) error {
+	sku := strings.Clone(c.Params("sku"))
+	if !stock.ValidID(sku) {
+		return badRequest("sku must be 1 to 64 of A-Z a-z 0-9 _ -")
+	}
+	var in catalog.AdjustmentInput
+	if err := decodeStrict(c.Body(), &in); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
+	defer cancel()
+	p, err := a.Catalog.Adjust(ctx, merchantOf(c), sku, in)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"sku": p.SKU, "live_id": p.LiveID, "stock": p.Stock, "version": p.Version})
+}
+
+func (a *API) report(c *fiber.Ctx) error {
+	live, err := liveParam(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
+	defer cancel()
+	lines, err := a.Catalog.Report(ctx, merchantOf(c), live)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "private, no-store")
+	return c.JSON(fiber.Map{"live_id": live, "products": lines, "generated_at": time.Now().UTC()})
 }

@@ -121,6 +121,8 @@ func New(cfg Config, d Deps) (*API, error) {
 	admin := a.app.Group("/admin/v1", a.limitIP, a.merchantAuth)
 	admin.Put("/lives/:live_id", a.putLive)
 	admin.Put("/lives/:live_id/products", a.putProducts)
+	admin.Post("/products/:sku/stock-adjustments", a.adjustStock)
+	admin.Get("/lives/:live_id/report", a.report)
 	return a, nil
 }
 

@@ -127,6 +127,9 @@ func (a *API) errorHandler(c *fiber.Ctx, err error) error {
 	if p.status != fiber.StatusNotFound {
 		c.Set(fiber.HeaderCacheControl, "no-store")
 	}
+	if p.status == fiber.StatusUnauthorized {
+		c.Set(fiber.HeaderWWWAuthenticate, "Bearer")
+	}
 	if p.retryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(p.retryAfter))
 	}

@@ -71,8 +71,8 @@ func parsePurchase(body []byte) (sku string, qty int, err error) {
 	if err := dec.Decode(&b); err != nil {
 		return "", 0, badRequest("body must be a JSON object like {\"sku\":\"A1\",\"quantity\":1}")
 	}
-	if dec.More() {
-		return "", 0, badRequest("body must hold one JSON object")
+	if err := onlyOneValue(dec); err != nil {
+		return "", 0, err
 	}
 	if b.SKU == nil || !stock.ValidID(*b.SKU) {
 		return "", 0, badRequest("sku must be 1 to 64 of A-Z a-z 0-9 _ -")

@@ -183,3 +183,129 @@ ON DUPLICATE KEY UPDATE name = VALUES(name), price = VALUES(price), currency = V
 	}
 	return applied, nil
 }
+
+// ErrBelowSold: a stock change would leave fewer units on sale than were
+// already sold.
+var ErrBelowSold = errors.New("mysqlstore: stock would fall below the units already sold")
+
+// ErrStockTooHigh: a stock change would exceed the allowed maximum.
+var ErrStockTooHigh = errors.New("mysqlstore: stock would exceed the maximum")
+
+// AdjustStock adds delta (negative to remove) to a sku's units on sale and
+// records the adjustment with its reason. A sku of another merchant is
+// stock.ErrNotFound. The row lock serializes the change with order batches,
+// so lowering stock while purchases run cannot oversell.
+func (s *Store) AdjustStock(ctx context.Context, merchantID, sku string, delta int64, reason string, maxStock int64, now time.Time) (Applied, error) {
+	var a Applied
+	var below, tooHigh bool
+	err := s.guard.Do(func() error {
+		return withRetry(ctx, 4, func() error {
+			below, tooHigh, a = false, false, Applied{}
+			tx, err := s.db.BeginTx(ctx, nil)
+			if err != nil {
+				return fmt.Errorf("mysqlstore: adjust stock: %w", err)
+			}
+			defer tx.Rollback()
+			var owner string
+			var stockNow, sold, version int64
+			var start, end sql.NullTime
+			err = tx.QueryRowContext(ctx, `SELECT p.live_id, p.merchant_id, p.stock, p.sold, p.version, p.per_buyer_limit,
+  p.low_stock_threshold, l.sale_starts_at, l.sale_ends_at
+FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ? FOR UPDATE`, sku).Scan(
+				&a.LiveID, &owner, &stockNow, &sold, &version, &a.Limit, &a.Low, &start, &end)
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && owner != merchantID) {
+				a = Applied{}
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("mysqlstore: adjust stock of %s: %w", sku, err)
+			}
+			after := stockNow + delta
+			if after < sold {
+				below = true
+				return nil
+			}
+			if after > maxStock {
+				tooHigh = true
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE products SET stock = ?, version = version + 1, updated_at = ? WHERE sku = ?", after, now, sku); err != nil {
+				return fmt.Errorf("mysqlstore: adjust stock of %s: %w", sku, err)
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO stock_adjustments (id, sku, merchant_id, delta, stock_after, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+				ulid.MustNew(ulid.Timestamp(now), rand.Reader).String(), sku, merchantID, delta, after, reason, now); err != nil {
+				return fmt.Errorf("mysqlstore: record adjustment of %s: %w", sku, err)
+			}
+			if err := tx.Commit(); err != nil {
+				return fmt.Errorf("mysqlstore: adjust stock of %s: %w", sku, err)
+			}
+			a.SKU, a.Stock, a.Version, a.SaleStart, a.SaleEnd = sku, after, version+1, start.Time, end.Time
+			return nil
+		})
+	})
+	switch {
+	case err != nil:
+		return Applied{}, err
+	case below:
+		return Applied{}, ErrBelowSold
+	case tooHigh:
+		return Applied{}, ErrStockTooHigh
+	case a.SKU == "":
+		return Applied{}, stock.ErrNotFound
+	}
+	return a, nil
+}
+
+// ReportLine is one sku of a live's sales report.
+type ReportLine struct {
+	SKU       string `json:"sku"`
+	Name      string `json:"name"`
+	Currency  string `json:"currency"`
+	Stock     int64  `json:"stock"`
+	UnitsSold int64  `json:"units_sold"`
+	Remaining int64  `json:"remaining"`
+	Revenue   int64  `json:"revenue"`
+	Orders    int64  `json:"orders"`
+}
+
+// Report sums a live's sales per sku from the orders themselves; a live of
+// another merchant is stock.ErrNotFound.
+func (s *Store) Report(ctx context.Context, merchantID, liveID string) ([]ReportLine, error) {
+	var lines []ReportLine
+	found := false
+	err := s.guard.Do(func() error {
+		var owner string
+		err := s.db.QueryRowContext(ctx, "SELECT merchant_id FROM lives WHERE id = ?", liveID).Scan(&owner)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && owner != merchantID) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mysqlstore: report of %s: %w", liveID, err)
+		}
+		found = true
+		rows, err := s.db.QueryContext(ctx, `SELECT p.sku, p.name, p.currency, p.stock,
+  COALESCE(SUM(o.quantity), 0), COALESCE(SUM(o.quantity * o.unit_price), 0), COUNT(o.id)
+FROM products p LEFT JOIN orders o ON o.sku = p.sku
+WHERE p.live_id = ? GROUP BY p.sku, p.name, p.currency, p.stock ORDER BY p.sku`, liveID)
+		if err != nil {
+			return fmt.Errorf("mysqlstore: report of %s: %w", liveID, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var l ReportLine
+			if err := rows.Scan(&l.SKU, &l.Name, &l.Currency, &l.Stock, &l.UnitsSold, &l.Revenue, &l.Orders); err != nil {
+				return fmt.Errorf("mysqlstore: report of %s: %w", liveID, err)
+			}
+			l.Remaining = max(l.Stock-l.UnitsSold, 0)
+			lines = append(lines, l)
+		}
+		return rows.Err()
+	})
+	if err == nil && !found {
+		return nil, stock.ErrNotFound
+	}
+	if lines == nil && err == nil {
+		lines = []ReportLine{}
+	}
+	return lines, err
+}

@@ -379,6 +379,28 @@ func (s *Store) Order(ctx context.Context, id string) (Order, error) {
 	return o, err
 }
 
+// OrderByKey returns the buyer's order made under an idempotency key;
+// stock.ErrNotFound when there is none.
+func (s *Store) OrderByKey(ctx context.Context, buyerID, key string) (Order, error) {
+	var o Order
+	err := s.guard.Do(func() error {
+		var err error
+		o, err = scanOrder(s.db.QueryRowContext(ctx,
+			"SELECT "+orderColumns+" FROM orders WHERE buyer_id = ? AND idempotency_key = ?", buyerID, key))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mysqlstore: order by key: %w", err)
+		}
+		return nil
+	})
+	if err == nil && o.ID == "" {
+		return Order{}, stock.ErrNotFound
+	}
+	return o, err
+}
+
 // SoldUnits sums confirmed order quantities per sku of a live, for checks
 // and reports.
 func (s *Store) SoldUnits(ctx context.Context, sku string) (units int64, err error) {

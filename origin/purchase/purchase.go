@@ -15,6 +15,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"livecommerce/internal/stock"
+	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/redisstock"
 )
 
@@ -58,18 +59,25 @@ type DatabaseGuard interface {
 	Open() bool
 }
 
+// OrderFinder looks up a buyer's order by idempotency key in the database
+// of record.
+type OrderFinder interface {
+	OrderByKey(ctx context.Context, buyerID, key string) (mysqlstore.Order, error)
+}
+
 // Service runs purchases.
 type Service struct {
 	redis     *redisstock.Store
 	rebuilder Rebuilder
 	dbGuard   DatabaseGuard
+	orders    OrderFinder
 	committer *Committer
 	now       func() time.Time
 }
 
 // NewService returns a Service.
-func NewService(redis *redisstock.Store, rebuilder Rebuilder, dbGuard DatabaseGuard, committer *Committer) *Service {
-	return &Service{redis: redis, rebuilder: rebuilder, dbGuard: dbGuard, committer: committer, now: time.Now}
+func NewService(redis *redisstock.Store, rebuilder Rebuilder, dbGuard DatabaseGuard, orders OrderFinder, committer *Committer) *Service {
+	return &Service{redis: redis, rebuilder: rebuilder, dbGuard: dbGuard, orders: orders, committer: committer, now: time.Now}
 }
 
 func fingerprint(sku string, qty int) string { return sku + "\x00" + strconv.Itoa(qty) }
@@ -95,6 +103,15 @@ func (s *Service) Purchase(ctx context.Context, r Request) (Result, error) {
 	}
 	if err != nil {
 		return Result{}, err
+	}
+	if refused(res.Outcome) && res.Held > 0 {
+		// A buyer who already holds units may be replaying a purchase
+		// whose idempotency record Redis lost (flush, failover, expiry):
+		// the database's unique key remembers it. Buyers holding nothing
+		// cannot be, so a sold-out flood costs the database nothing.
+		if r, ok, err := s.replayFromDatabase(ctx, rr); ok || err != nil {
+			return r, err
+		}
 	}
 	switch res.Outcome {
 	case redisstock.Reserved:
@@ -129,6 +146,39 @@ func (s *Service) Purchase(ctx context.Context, r Request) (Result, error) {
 		// or release); the buyer learns which by retrying the key.
 		return Result{}, ErrOutcomePending
 	}
+}
+
+func refused(o redisstock.Outcome) bool {
+	switch o {
+	case redisstock.SoldOut, redisstock.Insufficient, redisstock.LimitExceeded, redisstock.NotOpen:
+		return true
+	}
+	return false
+}
+
+// replayFromDatabase answers with the order the database holds under the
+// request's idempotency key, if any, and records it in Redis again.
+func (s *Service) replayFromDatabase(ctx context.Context, rr redisstock.ReserveRequest) (Result, bool, error) {
+	o, err := s.orders.OrderByKey(ctx, rr.BuyerID, rr.IdempotencyKey)
+	if errors.Is(err, stock.ErrNotFound) {
+		return Result{}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, err
+	}
+	if fingerprint(o.SKU, o.Quantity) != rr.Fingerprint {
+		return Result{}, true, stock.ErrIdempotencyKeyReused
+	}
+	var l stock.Level
+	if levels, _, err := s.redis.Levels(ctx, []string{o.SKU}); err == nil {
+		l = levels[0]
+	}
+	body := receiptBody(Receipt{
+		OrderID: o.ID, SKU: o.SKU, Quantity: o.Quantity, Remaining: l.Remaining, Version: l.Version, Status: o.Status,
+	})
+	// Best effort: without it the next replay asks the database again.
+	_ = s.redis.Confirm(ctx, []redisstock.Confirmation{{BuyerID: rr.BuyerID, IdempotencyKey: rr.IdempotencyKey, Response: body}})
+	return Result{Body: body, Replayed: true}, true, nil
 }
 
 func receiptBody(rc Receipt) []byte {

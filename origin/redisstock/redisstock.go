@@ -87,6 +87,8 @@ type Reservation struct {
 	Outcome  Outcome
 	Level    stock.Level // after the reservation, when Reserved
 	Response []byte      // the stored answer, when Replay
+	// Held is the buyer's units of this sku, with a refusal.
+	Held int64
 }
 
 // ReserveRequest is one purchase to admit.
@@ -133,16 +135,18 @@ func decodeReserve(sku string, v []any) (Reservation, error) {
 		return Reservation{Outcome: KeyReused}, nil
 	case "in_use":
 		return Reservation{Outcome: KeyInUse}, nil
-	case "sold_out":
-		return Reservation{Outcome: SoldOut}, nil
-	case "insufficient":
-		return Reservation{Outcome: Insufficient}, nil
-	case "limit":
-		return Reservation{Outcome: LimitExceeded}, nil
-	case "not_open":
-		return Reservation{Outcome: NotOpen}, nil
+	case "sold_out", "insufficient", "limit", "not_open":
+		var held int64
+		if len(v) > 1 {
+			held, _ = v[1].(int64)
+		}
+		return Reservation{Outcome: refusals[tag], Held: held}, nil
 	}
 	return Reservation{}, fmt.Errorf("redisstock: reserve %s: unexpected reply %v", sku, v)
+}
+
+var refusals = map[string]Outcome{
+	"sold_out": SoldOut, "insufficient": Insufficient, "limit": LimitExceeded, "not_open": NotOpen,
 }
 
 // decodeLevel reads the {remaining, version, live, low, updated ms} tail the
@@ -295,16 +299,15 @@ func (s *Store) Apply(ctx context.Context, st Settings, now time.Time) (l stock.
 	return l, ok, err
 }
 
-// SetWindow moves the sale window of loaded skus.
+// SetWindow moves the sale window of loaded skus, atomically for all of
+// them.
 func (s *Store) SetWindow(ctx context.Context, skus []string, start, end time.Time) error {
+	keys := make([]string, len(skus))
+	for i, sku := range skus {
+		keys[i] = s.skuKey(sku)
+	}
 	return s.guard.Do(func() error {
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, sku := range skus {
-				windowScript.Run(ctx, p, []string{s.skuKey(sku)}, windowMs(start), windowMs(end))
-			}
-			return nil
-		})
-		if err != nil {
+		if err := windowScript.Run(ctx, s.rdb, keys, windowMs(start), windowMs(end)).Err(); err != nil {
 			return fmt.Errorf("redisstock: set window of %d skus: %w", len(skus), err)
 		}
 		return nil

@@ -9,7 +9,9 @@ import "github.com/redis/go-redis/v9"
 // sold), ver (stock version), limit (per buyer), low (low-stock threshold),
 // start and end (sale window, Unix ms, 0 = open), upd (last change, Unix ms).
 
-// reserveScript admits or refuses one purchase.
+// reserveScript admits or refuses one purchase. Refusals carry the units
+// the buyer already holds: a buyer holding units may be replaying a
+// purchase whose idempotency record Redis no longer has.
 // KEYS: sku hash, held hash, idempotency hash.
 // ARGV: buyer, quantity, fingerprint, now ms, order id, pending TTL ms.
 var reserveScript = redis.NewScript(`
@@ -21,15 +23,15 @@ if idem[1] then
 end
 local s = redis.call('HMGET', KEYS[1], 'live', 'total', 'sold', 'ver', 'limit', 'low', 'start', 'end')
 if not s[1] then return {'missing'} end
+local held = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 local now = tonumber(ARGV[4])
 local start, stop = tonumber(s[7]), tonumber(s[8])
-if (start > 0 and now < start) or (stop > 0 and now >= stop) then return {'not_open'} end
+if (start > 0 and now < start) or (stop > 0 and now >= stop) then return {'not_open', held} end
 local qty = tonumber(ARGV[2])
 local remaining = tonumber(s[2]) - tonumber(s[3])
-if remaining <= 0 then return {'sold_out'} end
-if qty > remaining then return {'insufficient'} end
-local held = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if held + qty > tonumber(s[5]) then return {'limit'} end
+if remaining <= 0 then return {'sold_out', held} end
+if qty > remaining then return {'insufficient', held} end
+if held + qty > tonumber(s[5]) then return {'limit', held} end
 redis.call('HINCRBY', KEYS[1], 'sold', qty)
 local ver = redis.call('HINCRBY', KEYS[1], 'ver', 1)
 redis.call('HSET', KEYS[1], 'upd', ARGV[4])
@@ -91,12 +93,13 @@ local s = redis.call('HMGET', KEYS[1], 'total', 'sold')
 return {'ok', tonumber(s[1]) - tonumber(s[2]), ver, ARGV[2], ARGV[5], ARGV[8]}
 `)
 
-// windowScript moves a loaded sku's sale window; it is not a stock change,
-// so the version stays.
-// KEYS: sku hash. ARGV: start, end.
+// windowScript moves the sale window of the loaded skus among KEYS; it is
+// not a stock change, so versions stay.
+// KEYS: sku hashes. ARGV: start, end.
 var windowScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'start', ARGV[1], 'end', ARGV[2])
+for _, k in ipairs(KEYS) do
+  if redis.call('EXISTS', k) == 1 then redis.call('HSET', k, 'start', ARGV[1], 'end', ARGV[2]) end
+end
 return 1
 `)
 
