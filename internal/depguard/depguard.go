@@ -47,10 +47,10 @@ func New(name string, s Settings) *Guard {
 		ReadyToTrip: func(c gobreaker.Counts) bool {
 			return c.ConsecutiveFailures >= s.ConsecutiveFailures
 		},
-		// A caller that gave up is not evidence that the dependency is down.
-		IsSuccessful: func(err error) bool {
-			return err == nil || errors.Is(err, context.Canceled)
-		},
+		// A caller that gave up says nothing about the dependency either
+		// way: it neither opens the breaker nor counts as a success that
+		// would close it.
+		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
 	}
 	if s.OnStateChange != nil {
 		st.OnStateChange = func(name string, from, to gobreaker.State) { s.OnStateChange(name, from, to) }

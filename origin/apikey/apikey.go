@@ -58,6 +58,10 @@ func Parse(plain string) (id string, hash [32]byte, err error) {
 		return "", hash, ErrMalformed
 	}
 	sec := plain[len(prefix)+idLen+1:]
+	// The decoder skips CR and LF; a key holds neither.
+	if strings.ContainsAny(sec, "\r\n") {
+		return "", hash, ErrMalformed
+	}
 	if _, err := base64.RawURLEncoding.DecodeString(sec); err != nil {
 		return "", hash, ErrMalformed
 	}

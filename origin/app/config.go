@@ -66,10 +66,9 @@ func LoadServe(args []string, getenv func(string) string) (Config, error) {
 	s.Int(&c.BuyerBurst, "rate-limit-buyer-burst", "RATE_LIMIT_BUYER_BURST", 10, "burst per buyer")
 	s.String(&c.TrustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "127.0.0.1,::1", "comma-separated addresses or CIDRs allowed to set X-Forwarded-For")
 	s.Duration(&c.ShutdownAfter, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest a graceful shutdown waits for in-flight requests")
-	if err := s.Parse(args); err != nil {
-		return c, err
-	}
-	return c, c.validateServe()
+	// Report bad values and missing settings together, so one start shows
+	// everything to fix.
+	return c, errors.Join(s.Parse(args), c.validateServe())
 }
 
 func (c Config) validateCommon() error {

@@ -121,7 +121,7 @@ func (s *Service) PutLive(ctx context.Context, merchantID, liveID string, in Liv
 		if err := s.redis.SetWindow(ctx, skus, start, end); err != nil {
 			// Until reconcile or a Redis restart, the old window holds in
 			// Redis for these skus.
-			s.log.Error("sale window committed but not applied in Redis; run `origin reconcile`",
+			s.log.Error("sale window committed but not applied in Redis; PUT the live again (or restart Redis) to apply it",
 				slog.String("live_id", liveID), slog.Any("error", err))
 		}
 	}

@@ -219,7 +219,7 @@ func (c *Committer) commit(batch []*job) {
 				OrderID: r.Order.ID, SKU: r.Order.SKU, Quantity: r.Order.Quantity,
 				Remaining: j.level.Remaining, Version: j.level.Version, Status: "confirmed",
 			})
-			confirms = append(confirms, redisstock.Confirmation{BuyerID: j.req.BuyerID, IdempotencyKey: j.req.IdempotencyKey, Response: body})
+			confirms = append(confirms, redisstock.Confirmation{BuyerID: j.req.BuyerID, IdempotencyKey: j.req.IdempotencyKey, Fingerprint: j.req.Fingerprint, Response: body})
 			outs[i] = outcome{result: Result{Body: body}}
 			if l, ok := latest[j.req.SKU]; !ok || l.Version < j.level.Version {
 				latest[j.req.SKU] = j.level
@@ -294,7 +294,7 @@ func (c *Committer) duplicate(j *job, first mysqlstore.Order) (outcome, *redisst
 		Remaining: l.Remaining, Version: l.Version, Status: first.Status,
 	})
 	return outcome{result: Result{Body: body, Replayed: true}},
-		&redisstock.Confirmation{BuyerID: j.req.BuyerID, IdempotencyKey: j.req.IdempotencyKey, Response: body}
+		&redisstock.Confirmation{BuyerID: j.req.BuyerID, IdempotencyKey: j.req.IdempotencyKey, Fingerprint: j.req.Fingerprint, Response: body}
 }
 
 // release gives a reservation back and publishes the restored level.

@@ -177,7 +177,7 @@ func (s *Service) replayFromDatabase(ctx context.Context, rr redisstock.ReserveR
 		OrderID: o.ID, SKU: o.SKU, Quantity: o.Quantity, Remaining: l.Remaining, Version: l.Version, Status: o.Status,
 	})
 	// Best effort: without it the next replay asks the database again.
-	_ = s.redis.Confirm(ctx, []redisstock.Confirmation{{BuyerID: rr.BuyerID, IdempotencyKey: rr.IdempotencyKey, Response: body}})
+	_ = s.redis.Confirm(ctx, []redisstock.Confirmation{{BuyerID: rr.BuyerID, IdempotencyKey: rr.IdempotencyKey, Fingerprint: rr.Fingerprint, Response: body}})
 	return Result{Body: body, Replayed: true}, true, nil
 }
 

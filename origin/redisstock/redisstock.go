@@ -181,9 +181,12 @@ func level(sku, live string, remaining, low, ver, updMs int64) stock.Level {
 }
 
 // Confirmation records a committed purchase so replays answer from Redis.
+// The fingerprint is stored too: the record may be written to a Redis that
+// had forgotten the pending one, and replays are matched against it.
 type Confirmation struct {
 	BuyerID        string
 	IdempotencyKey string
+	Fingerprint    string
 	Response       []byte
 }
 
@@ -196,7 +199,7 @@ func (s *Store) Confirm(ctx context.Context, cs []Confirmation) error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, c := range cs {
 				k := s.idemKey(c.BuyerID, c.IdempotencyKey)
-				p.HSet(ctx, k, "st", "d", "resp", c.Response)
+				p.HSet(ctx, k, "st", "d", "fp", c.Fingerprint, "resp", c.Response)
 				p.PExpire(ctx, k, s.doneTTL)
 			}
 			return nil

@@ -237,7 +237,7 @@ func TestReserveOutcomes(t *testing.T) {
 					t.Errorf("step %d: replayed %q, want %q", i+1, res.Response, confirmed)
 				}
 				if st.confirm != nil {
-					err := s.Confirm(context.Background(), []redisstock.Confirmation{{BuyerID: st.req.BuyerID, IdempotencyKey: st.req.IdempotencyKey, Response: st.confirm}})
+					err := s.Confirm(context.Background(), []redisstock.Confirmation{{BuyerID: st.req.BuyerID, IdempotencyKey: st.req.IdempotencyKey, Fingerprint: st.req.Fingerprint, Response: st.confirm}})
 					if err != nil {
 						t.Fatalf("Confirm: %v", err)
 					}
@@ -585,9 +585,9 @@ func TestWindow(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := newStore(t)
 	load(t, s, snapshot("A1"))
-	// Nothing else runs the window script, so on a fresh Redis (or after
-	// a restart or SCRIPT FLUSH) its EVALSHA is refused; inside a pipeline
-	// Script.Run cannot fall back to EVAL.
+	// Regression: the window script once ran inside a pipeline, where
+	// Script.Run cannot fall back from EVALSHA to EVAL, so it failed with
+	// NOSCRIPT on any Redis that had not cached it.
 	if err := s.SetWindow(ctx, []string{"A1", "MISSING"}, t0.Add(time.Hour), time.Time{}); err != nil {
 		t.Fatalf("SetWindow = %v, want nil: a Redis that has not cached the window script must still accept the change", err)
 	}
@@ -615,5 +615,49 @@ func TestPendingKeyExpires(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if res := reserve(t, s, req("b1", "k1", "A1", 1)); res.Outcome == redisstock.KeyInUse {
 		t.Errorf("Reserve after PendingTTL = %s, want the key no longer in use", outcomeName(res.Outcome))
+	}
+}
+
+// Confirm can find the idempotency record gone: the commit outlived
+// PendingTTL, or Redis lost the record and purchase.replayFromDatabase
+// confirms the order the database remembered. A retry of the same request
+// must then replay the stored answer, not be told it reused its key with
+// another body (Confirm writes st and resp but no fp, and the reserve
+// script compares fp first).
+func TestReplayAfterConfirmOfForgottenKey(t *testing.T) {
+	body := []byte(`{"order_id":"o1"}`)
+	tests := []struct {
+		name   string
+		before func(t *testing.T, s *redisstock.Store, rdb *redis.Client, prefix string, r redisstock.ReserveRequest)
+	}{
+		{"pending record expired before the commit", func(t *testing.T, s *redisstock.Store, _ *redis.Client, _ string, r redisstock.ReserveRequest) {
+			reserve(t, s, r)
+			time.Sleep(100 * time.Millisecond) // PendingTTL is 50ms
+		}},
+		{"record lost, order replayed from the database", func(t *testing.T, s *redisstock.Store, rdb *redis.Client, prefix string, r redisstock.ReserveRequest) {
+			reserve(t, s, r)
+			if err := origintest.DeleteKeys(context.Background(), rdb, prefix+"idem:"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prefix := origintest.RedisPrefix(t)
+			rdb := redis.NewClient(&redis.Options{Addr: origintest.RedisAddr()})
+			t.Cleanup(func() { rdb.Close() })
+			s := redisstock.New(rdb, depguard.New("redis", depguard.Settings{}), redisstock.Options{Prefix: prefix, PendingTTL: 50 * time.Millisecond})
+			load(t, s, snapshot("A1"))
+			r := req("b1", "k1", "A1", 1)
+			tt.before(t, s, rdb, prefix, r)
+			if err := s.Confirm(context.Background(), []redisstock.Confirmation{{BuyerID: "b1", IdempotencyKey: "k1", Fingerprint: r.Fingerprint, Response: body}}); err != nil {
+				t.Fatal(err)
+			}
+			res := reserve(t, s, r)
+			if res.Outcome != redisstock.Replay || string(res.Response) != string(body) {
+				t.Errorf("retry of the same request = %s %q, want Replay %q: "+
+					"Confirm recreated the record without the request's fingerprint", outcomeName(res.Outcome), res.Response, body)
+			}
+		})
 	}
 }

@@ -1,0 +1,79 @@
+package stock_test
+
+import (
+	"strings"
+	"testing"
+
+	"livecommerce/internal/stock"
+)
+
+func TestStatusFor(t *testing.T) {
+	tests := []struct {
+		remaining, low int64
+		want           stock.Status
+	}{
+		{remaining: 0, low: 0, want: stock.SoldOut},
+		{remaining: 0, low: 5, want: stock.SoldOut},
+		{remaining: -3, low: 5, want: stock.SoldOut}, // Redis may dip below zero for a moment
+		{remaining: 1, low: 0, want: stock.InStock},
+		{remaining: 1, low: 1, want: stock.LowStock},
+		{remaining: 5, low: 5, want: stock.LowStock}, // the threshold itself is low
+		{remaining: 6, low: 5, want: stock.InStock},
+		{remaining: 1, low: 100, want: stock.LowStock},
+		{remaining: 1 << 40, low: 10, want: stock.InStock},
+		{remaining: 3, low: -1, want: stock.InStock},
+	}
+	for _, tt := range tests {
+		if got := stock.StatusFor(tt.remaining, tt.low); got != tt.want {
+			t.Errorf("StatusFor(%d, %d) = %q, want %q", tt.remaining, tt.low, got, tt.want)
+		}
+	}
+}
+
+func TestValidID(t *testing.T) {
+	tests := []struct {
+		name string
+		id   string
+		want bool
+	}{
+		{"letters and digits", "A1", true},
+		{"one char", "a", true},
+		{"dash and underscore", "live_2024-05-01", true},
+		{"64 chars", strings.Repeat("x", 64), true},
+		{"65 chars", strings.Repeat("x", 65), false},
+		{"empty", "", false},
+		{"space inside", "A 1", false},
+		{"leading space", " A1", false},
+		{"trailing newline", "A1\n", false},
+		{"dot dot slash", "../A1", false},
+		{"slash", "a/b", false},
+		{"dot", "a.b", false}, // would add a token to the NATS subject
+		{"nats wildcard star", "*", false},
+		{"nats wildcard gt", ">", false},
+		{"NUL", "A\x001", false},
+		{"trailing NUL", "A1\x00", false},
+		{"unicode letter", "é", false},
+		{"fullwidth digit", "１", false},
+		{"cyrillic lookalike", "А1", false},
+		{"emoji", "A1🙂", false},
+		{"invalid utf-8", "A\xff", false},
+		{"percent-encoded", "A%2F1", false},
+		{"colon", "a:b", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := stock.ValidID(tt.id); got != tt.want {
+				t.Errorf("ValidID(%q) = %v, want %v", tt.id, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSubjects(t *testing.T) {
+	if got, want := stock.Subject("L1", "A1"), "stock.L1.A1"; got != want {
+		t.Errorf("Subject(L1, A1) = %q, want %q", got, want)
+	}
+	if got, want := stock.LiveSubject("L1"), "stock.L1.*"; got != want {
+		t.Errorf("LiveSubject(L1) = %q, want %q", got, want)
+	}
+}
