@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -26,6 +27,7 @@ import (
 	"livecommerce/origin/inventory"
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/purchase"
+	"livecommerce/origin/reconcile"
 	"livecommerce/origin/redisstock"
 	"livecommerce/origin/stockevents"
 	"livecommerce/origin/stockread"
@@ -36,6 +38,19 @@ func NewLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// RouteDriverLogs sends the MySQL driver's own messages (a dropped
+// connection it is about to retry, mostly) to log at debug level instead of
+// stderr. The driver's logger is process-wide, so only main calls this.
+func RouteDriverLogs(log *slog.Logger) {
+	_ = mysql.SetLogger(driverLogger{log})
+}
+
+type driverLogger struct{ log *slog.Logger }
+
+func (d driverLogger) Print(v ...any) {
+	d.log.Debug("mysql driver", slog.String("msg", fmt.Sprint(v...)))
 }
 
 // Deps are the connections shared by the server and operator commands.
@@ -68,7 +83,10 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Deps, error) {
 		breakerState.WithLabelValues(name).Set(v)
 	}
 	d.RedisCB = depguard.New("redis", depguard.Settings{OnStateChange: onChange})
-	dbGuard := depguard.New("mysql", depguard.Settings{OnStateChange: onChange})
+	// Three failed order batches in a row open the database's breaker: a
+	// hanging database is only seen through batches running out of time,
+	// so waiting for more would hold buyers for seconds.
+	dbGuard := depguard.New("mysql", depguard.Settings{ConsecutiveFailures: 3, OnStateChange: onChange})
 
 	d.Redis = redis.NewClient(&redis.Options{
 		Addr: c.RedisAddr, DialTimeout: 500 * time.Millisecond,
@@ -112,8 +130,12 @@ type Server struct {
 	deps      *Deps
 	api       *httpapi.API
 	committer *purchase.Committer
+	auto      *reconcile.Auto
 	ln        *trackingListener
 	served    chan error
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // Start connects, listens on cfg.Addr and serves in the background.
@@ -126,8 +148,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	committer := purchase.NewCommitter(d.DB, d.Stock, d.Publisher, d.Registry, log, purchase.CommitterOptions{
-		Shards: cfg.BatchShards, Window: cfg.BatchWindow,
+	auto := reconcile.NewAuto(d.DB, d.Stock, d.Publisher, log, cfg.ReconcileEvery)
+	committer := purchase.NewCommitter(d.DB, d.Stock, d.Publisher, auto, d.Registry, log, purchase.CommitterOptions{
+		Shards: cfg.BatchShards, Window: cfg.BatchWindow, CommitTimeout: cfg.CommitTimeout,
 	})
 	api, err := httpapi.New(httpapi.Config{
 		PurchaseTimeout: cfg.PurchaseTimout,
@@ -146,17 +169,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	})
 	if err != nil {
 		committer.Close()
+		auto.Close()
 		d.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		committer.Close()
+		auto.Close()
 		d.Close()
 		return nil, fmt.Errorf("ORIGIN_ADDR: listen on %s: %w", cfg.Addr, err)
 	}
 	tl := &trackingListener{Listener: ln, conns: map[net.Conn]struct{}{}}
-	s := &Server{cfg: cfg, log: log, deps: d, api: api, committer: committer, ln: tl, served: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: log, deps: d, api: api, committer: committer, auto: auto, ln: tl, served: make(chan error, 1)}
 	go func() { s.served <- api.Listener(tl) }()
 	log.Info("origin listening", slog.String("addr", ln.Addr().String()))
 	return s, nil
@@ -175,6 +200,11 @@ func (s *Server) Done() <-chan error { return s.served }
 // (a purchase in flight completes its commit), queued order batches drain,
 // then the connections close.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownAfter)
 	defer cancel()
 	// fasthttp waits for keep-alive connections to time out on their own;
@@ -207,6 +237,7 @@ wait:
 		err = fmt.Errorf("app: http shutdown: %w", err)
 	}
 	s.committer.Close()
+	s.auto.Close()
 	s.deps.Close()
 	s.log.Info("origin stopped")
 	return err

@@ -26,6 +26,8 @@ type Config struct {
 	PurchaseTimout time.Duration
 	BatchWindow    time.Duration
 	BatchShards    int
+	CommitTimeout  time.Duration
+	ReconcileEvery time.Duration
 	IPRate         float64
 	IPBurst        int
 	BuyerRate      float64
@@ -60,6 +62,8 @@ func LoadServe(args []string, getenv func(string) string) (Config, error) {
 	s.Duration(&c.PurchaseTimout, "purchase-timeout", "PURCHASE_TIMEOUT", 2*time.Second, "longest a buyer waits for a purchase's outcome")
 	s.Duration(&c.BatchWindow, "order-batch-window", "ORDER_BATCH_WINDOW", 5*time.Millisecond, "how long an order batch waits for company")
 	s.Int(&c.BatchShards, "order-shards", "ORDER_SHARDS", 4, "order writer loops (a sku always uses the same one)")
+	s.Duration(&c.CommitTimeout, "order-commit-timeout", "ORDER_COMMIT_TIMEOUT", 1500*time.Millisecond, "longest one order batch transaction may take, retries included")
+	s.Duration(&c.ReconcileEvery, "reconcile-interval", "RECONCILE_INTERVAL", time.Minute, "how often every sku's Redis counters are compared with the database (0 = only when drift is seen)")
 	s.Float(&c.IPRate, "rate-limit-ip", "RATE_LIMIT_IP", 50, "purchases and order reads per second per client IP (0 = off)")
 	s.Int(&c.IPBurst, "rate-limit-ip-burst", "RATE_LIMIT_IP_BURST", 100, "burst per client IP")
 	s.Float(&c.BuyerRate, "rate-limit-buyer", "RATE_LIMIT_BUYER", 5, "purchases and order reads per second per buyer (0 = off)")
@@ -105,6 +109,12 @@ func (c Config) validateServe() error {
 	}
 	if c.BatchWindow < 0 || c.BatchWindow > time.Second {
 		errs = append(errs, errors.New("ORDER_BATCH_WINDOW: must be between 0 and 1s"))
+	}
+	if c.CommitTimeout < 100*time.Millisecond || c.CommitTimeout > time.Minute {
+		errs = append(errs, errors.New("ORDER_COMMIT_TIMEOUT: must be between 100ms and 1m"))
+	}
+	if c.ReconcileEvery < 0 || (c.ReconcileEvery > 0 && c.ReconcileEvery < time.Second) {
+		errs = append(errs, errors.New("RECONCILE_INTERVAL: must be 0 (off) or at least 1s"))
 	}
 	if c.BatchShards < 1 || c.BatchShards > 64 {
 		errs = append(errs, errors.New("ORDER_SHARDS: must be between 1 and 64"))

@@ -76,7 +76,8 @@ const orderColumns = "id, buyer_id, idempotency_key, sku, live_id, quantity, uni
 // keeps a hot sku far below the row-change rate Galera can certify.
 //
 // The returned results are in the order of reqs. An error means nothing was
-// committed, except ErrOutcomeUnknown.
+// committed, except ErrOutcomeUnknown, which comes with the results the
+// batch would have if it landed; BatchLanded tells later whether it did.
 func (s *Store) CommitOrders(ctx context.Context, reqs []OrderRequest, now time.Time) ([]Result, error) {
 	var results []Result
 	err := s.guard.Do(func() error {
@@ -96,8 +97,7 @@ func (s *Store) CommitOrders(ctx context.Context, reqs []OrderRequest, now time.
 			return err
 		})
 	})
-	if errors.Is(err, ErrOutcomeUnknown) {
-		// Already wrapped with its cause; keep the sentinel on top.
+	if err != nil && !errors.Is(err, ErrOutcomeUnknown) {
 		return nil, err
 	}
 	return results, err
@@ -220,9 +220,29 @@ func (s *Store) commitOnce(ctx context.Context, reqs []OrderRequest, now time.Ti
 }
 
 // settle asks the database whether a batch whose COMMIT failed in transit
-// landed. The batch is one transaction, so one committed order answers for
-// all of them.
+// landed, a few times over about three seconds.
 func (s *Store) settle(results []Result) ([]Result, error) {
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		landed, err := s.BatchLanded(ctx, results)
+		cancel()
+		switch {
+		case err == nil && landed:
+			return results, nil
+		case err == nil:
+			return nil, fmt.Errorf("mysqlstore: commit order batch failed in transit; nothing landed")
+		}
+		lastErr = err
+		time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
+	}
+	return results, fmt.Errorf("%w: %w", ErrOutcomeUnknown, lastErr)
+}
+
+// BatchLanded reports whether the batch with these results was committed.
+// The batch is one transaction, so one of its committed orders answers for
+// all of them.
+func (s *Store) BatchLanded(ctx context.Context, results []Result) (bool, error) {
 	var probe string
 	for _, r := range results {
 		if r.Verdict == Committed {
@@ -230,22 +250,18 @@ func (s *Store) settle(results []Result) ([]Result, error) {
 			break
 		}
 	}
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		var one int
-		err := s.db.QueryRowContext(ctx, "SELECT 1 FROM orders WHERE id = ?", probe).Scan(&one)
-		cancel()
-		switch {
-		case err == nil:
-			return results, nil
-		case errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("mysqlstore: commit order batch failed in transit; nothing landed")
-		}
-		lastErr = err
-		time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
+	if probe == "" {
+		return false, nil
 	}
-	return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, lastErr)
+	var one int
+	err := s.db.QueryRowContext(ctx, "SELECT 1 FROM orders WHERE id = ?", probe).Scan(&one)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	}
+	return false, fmt.Errorf("mysqlstore: look up order %s: %w", probe, err)
 }
 
 type productRow struct {

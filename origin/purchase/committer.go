@@ -21,6 +21,12 @@ type Publisher interface {
 	Publish(stock.Level)
 }
 
+// DriftReporter is told when the database refused what Redis admitted, so
+// that sku's counters get compared and repaired.
+type DriftReporter interface {
+	Drifted(sku string)
+}
+
 type outcome struct {
 	result Result
 	err    error
@@ -45,7 +51,8 @@ type CommitterOptions struct {
 	// MaxBatch caps a batch (default 500).
 	MaxBatch int
 	// CommitTimeout bounds one batch transaction, retries included
-	// (default 3s).
+	// (default 1.5s). A database that hangs is detected by batches
+	// running out of it, so it also sets how soon the breaker opens.
 	CommitTimeout time.Duration
 }
 
@@ -55,6 +62,7 @@ type Committer struct {
 	db      *mysqlstore.Store
 	redis   *redisstock.Store
 	publish Publisher
+	drift   DriftReporter
 	log     *slog.Logger
 	opts    CommitterOptions
 	shards  []chan *job
@@ -62,6 +70,7 @@ type Committer struct {
 
 	mu     sync.RWMutex
 	closed bool
+	stop   chan struct{} // closed by Close: background settling gives up
 
 	batchSize *prometheus.HistogramVec
 	outcomes  *prometheus.CounterVec
@@ -69,7 +78,7 @@ type Committer struct {
 }
 
 // NewCommitter starts the writer loops. Close stops them after draining.
-func NewCommitter(db *mysqlstore.Store, redis *redisstock.Store, publish Publisher, reg prometheus.Registerer, log *slog.Logger, o CommitterOptions) *Committer {
+func NewCommitter(db *mysqlstore.Store, redis *redisstock.Store, publish Publisher, drift DriftReporter, reg prometheus.Registerer, log *slog.Logger, o CommitterOptions) *Committer {
 	if o.Shards <= 0 {
 		o.Shards = 4
 	}
@@ -80,10 +89,10 @@ func NewCommitter(db *mysqlstore.Store, redis *redisstock.Store, publish Publish
 		o.MaxBatch = 500
 	}
 	if o.CommitTimeout <= 0 {
-		o.CommitTimeout = 3 * time.Second
+		o.CommitTimeout = 1500 * time.Millisecond
 	}
 	c := &Committer{
-		db: db, redis: redis, publish: publish, log: log, opts: o,
+		db: db, redis: redis, publish: publish, drift: drift, log: log, opts: o,
 		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "purchase_batch_size", Help: "Purchases per database transaction.",
 			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500},
@@ -95,6 +104,7 @@ func NewCommitter(db *mysqlstore.Store, redis *redisstock.Store, publish Publish
 			Name: "purchase_product_row_updates_total", Help: "Product row updates made by order batches (one per sku per batch).",
 		}),
 	}
+	c.stop = make(chan struct{})
 	reg.MustRegister(c.batchSize, c.outcomes, c.rowWrites)
 	for i := 0; i < o.Shards; i++ {
 		ch := make(chan *job, o.MaxBatch*4)
@@ -105,7 +115,7 @@ func NewCommitter(db *mysqlstore.Store, redis *redisstock.Store, publish Publish
 	return c
 }
 
-func (c *Committer) submit(j *job) error {
+func (c *Committer) submit(ctx context.Context, j *job) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.closed {
@@ -113,8 +123,13 @@ func (c *Committer) submit(j *job) error {
 	}
 	h := fnv.New32a()
 	h.Write([]byte(j.req.SKU))
-	c.shards[h.Sum32()%uint32(len(c.shards))] <- j
-	return nil
+	select {
+	case c.shards[h.Sum32()%uint32(len(c.shards))] <- j:
+		return nil
+	case <-ctx.Done():
+		// The shard's queue is full: its database writes are stuck.
+		return fmt.Errorf("%w: order queue full", stock.ErrUnavailable)
+	}
 }
 
 // Close stops accepting purchases, commits what is queued and waits for
@@ -126,6 +141,7 @@ func (c *Committer) Close() {
 		for _, ch := range c.shards {
 			close(ch)
 		}
+		close(c.stop)
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
@@ -189,25 +205,77 @@ func (c *Committer) commit(batch []*job) {
 
 	switch {
 	case errors.Is(err, mysqlstore.ErrOutcomeUnknown):
-		// Neither confirm nor release: the idempotency records stay
-		// pending, so a retry waits, and once they expire a retry meets
-		// the database's unique key if the batch did land.
-		c.log.Error("order batch outcome unknown", slog.Int("orders", len(batch)), slog.Any("error", err))
+		// Neither confirm nor release yet: the buyers are told to retry
+		// with their keys (which answer "in use" meanwhile) and the batch
+		// is settled as soon as the database can say whether it landed.
+		c.log.Error("order batch outcome unknown; settling in the background", slog.Int("orders", len(batch)), slog.Any("error", err))
 		c.outcomes.WithLabelValues("unknown").Add(float64(len(batch)))
 		for _, j := range batch {
-			j.done <- outcome{err: ErrOutcomePending}
+			deliver(j, outcome{err: ErrOutcomePending})
 		}
+		c.settleLater(batch, results)
 		return
 	case err != nil:
-		c.log.Warn("order batch failed; reservations released", slog.Int("orders", len(batch)), slog.Any("error", err))
-		c.outcomes.WithLabelValues("failed").Add(float64(len(batch)))
-		for _, j := range batch {
-			c.release(j)
-			j.done <- outcome{err: unavailable(err)}
-		}
+		c.fail(batch, err)
 		return
 	}
+	c.apply(batch, results)
+}
 
+func deliver(j *job, o outcome) {
+	// done holds one answer; a job settled late already had "pending".
+	select {
+	case j.done <- o:
+	default:
+	}
+}
+
+// fail gives every reservation of a batch that did not land back.
+func (c *Committer) fail(batch []*job, err error) {
+	c.log.Warn("order batch failed; reservations released", slog.Int("orders", len(batch)), slog.Any("error", err))
+	c.outcomes.WithLabelValues("failed").Add(float64(len(batch)))
+	for _, j := range batch {
+		c.release(j)
+		deliver(j, outcome{err: unavailable(err)})
+	}
+}
+
+// settleLater asks the database, with backoff, whether a batch whose
+// commit outcome was lost landed, then confirms or releases it like any
+// other batch. It gives up when the committer closes; the keys then stay
+// pending until they expire, and `origin reconcile` returns leaked units.
+func (c *Committer) settleLater(batch []*job, results []mysqlstore.Result) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		delay := 100 * time.Millisecond
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(delay):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			landed, err := c.db.BatchLanded(ctx, results)
+			cancel()
+			switch {
+			case err != nil:
+				delay = min(delay*2, 5*time.Second)
+				continue
+			case landed:
+				c.log.Info("order batch settled: it landed", slog.Int("orders", len(batch)))
+				c.apply(batch, results)
+			default:
+				c.fail(batch, errors.New("order batch settled: it did not land"))
+			}
+			return
+		}
+	}()
+}
+
+// apply settles a committed batch: confirm or give back each purchase,
+// publish the new levels, answer the buyers.
+func (c *Committer) apply(batch []*job, results []mysqlstore.Result) {
 	var confirms []redisstock.Confirmation
 	latest := map[string]stock.Level{}
 	outs := make([]outcome, len(batch))
@@ -235,9 +303,22 @@ func (c *Committer) commit(batch []*job) {
 			c.outcomes.WithLabelValues("duplicate").Inc()
 			continue
 		}
-		// The database refused what Redis admitted: Redis had drifted (lost
-		// writes, or a restore). The database's word stands.
+		// The database refused what Redis admitted: Redis had drifted (a
+		// flush, lost writes, a restore). First, this may be a replay whose
+		// own earlier order is what fills the limit or the stock.
+		if o, err := c.orderByKey(j); err == nil {
+			var confirm *redisstock.Confirmation
+			outs[i], confirm = c.duplicate(j, o)
+			if confirm != nil {
+				confirms = append(confirms, *confirm)
+			}
+			c.outcomes.WithLabelValues("duplicate").Inc()
+			continue
+		}
+		// Otherwise the database's word stands, and the counters are
+		// repaired in the background.
 		c.release(j)
+		c.drift.Drifted(j.req.SKU)
 		var e error
 		switch r.Verdict {
 		case mysqlstore.RejectedNotFound:
@@ -252,7 +333,7 @@ func (c *Committer) commit(batch []*job) {
 			e = stock.ErrIdempotencyKeyInUse
 		}
 		c.outcomes.WithLabelValues("refused_by_database").Inc()
-		c.log.Warn("database refused a purchase Redis admitted; run `origin reconcile`",
+		c.log.Warn("database refused a purchase Redis admitted; repairing the counters",
 			slog.String("sku", j.req.SKU), slog.String("reason", e.Error()))
 		outs[i] = outcome{err: e}
 	}
@@ -273,8 +354,14 @@ func (c *Committer) commit(batch []*job) {
 		c.publish.Publish(l)
 	}
 	for i, j := range batch {
-		j.done <- outs[i]
+		deliver(j, outs[i])
 	}
+}
+
+func (c *Committer) orderByKey(j *job) (mysqlstore.Order, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return c.db.OrderByKey(ctx, j.req.BuyerID, j.req.IdempotencyKey)
 }
 
 // duplicate answers a purchase whose idempotency key already has an order

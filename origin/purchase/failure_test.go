@@ -1,11 +1,15 @@
 package purchase_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,12 +86,17 @@ func buy(e *origintest.Env, buyer, key, sku string, qty int) answer {
 // settle sends a purchase and, while the answer says so, sends it again
 // with the same key, until deadline. Every answer goes to each (may be nil).
 func settle(deadline time.Time, try func() answer, each func(answer)) answer {
+	return settleUntil(func() time.Time { return deadline }, try, each)
+}
+
+// settleUntil is settle with a deadline that may move while it runs.
+func settleUntil(deadline func() time.Time, try func() answer, each func(answer)) answer {
 	for {
 		a := try()
 		if each != nil {
 			each(a)
 		}
-		if !a.retry() || time.Now().After(deadline) {
+		if !a.retry() || time.Now().After(deadline()) {
 			return a
 		}
 		time.Sleep(retryPause)
@@ -351,7 +360,10 @@ func TestMySQLOutage(t *testing.T) {
 		{"cut", (*faultproxy.Proxy).Cut},
 		{"blackhole", (*faultproxy.Proxy).Blackhole},
 	} {
-		t.Run(tc.name, func(t *testing.T) { mysqlOutage(t, tc.fault) })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each has its own origin, database, prefix and proxy
+			mysqlOutage(t, tc.fault)
+		})
 	}
 }
 
@@ -406,7 +418,7 @@ func mysqlOutage(t *testing.T, fault func(*faultproxy.Proxy)) {
 					}
 					return a
 				}
-				a := settle(time.Unix(0, settleBy.Load()), try, l.see)
+				a := settleUntil(func() time.Time { return time.Unix(0, settleBy.Load()) }, try, l.see)
 				l.settled(sale{Buyer: buyer, Key: key, Qty: 1, Final: a})
 				time.Sleep(10 * time.Millisecond)
 			}
@@ -483,6 +495,13 @@ func mysqlOutage(t *testing.T, fault func(*faultproxy.Proxy)) {
 		t.Logf("%d keys still pending 10s after the restore (outcome unknown at commit); %d of them have an order", len(unsettled), landed)
 	}
 
+	// Every failed batch gave its units back: unless an outcome stayed
+	// unknown, Redis agrees with the database even before reconcile.
+	before := readDB(t, db, sku)
+	if rem, ok := e.RedisRemaining(sku); len(unsettled) == 0 && (!ok || rem != before.Stock-before.Sold) {
+		t.Errorf("redis remaining after the outage, before reconcile: got %d (loaded %v), want the database's %d: units were lost",
+			rem, ok, before.Stock-before.Sold)
+	}
 	// Reconcile, then Redis agrees with the database and nothing is lost.
 	repairAndCompare(t, e, sku)
 	s := readDB(t, db, sku)
@@ -717,6 +736,64 @@ func TestReplayAfterRedisFlush(t *testing.T) {
 	if rem, ok := e.RedisRemaining(sku); ok && rem != 0 {
 		t.Errorf("redis remaining: got %d, want 0: a replay left a reservation behind", rem)
 	}
+
+	// A flush during traffic rebuilds the counters from a database read
+	// that can miss orders still being committed (TestRedisFlushMidRun
+	// sees it): Redis then holds fewer units for the buyer and fewer sold
+	// than the database. A replay of such an order is admitted by Redis
+	// and reaches the database, which must answer with the order, not
+	// refuse it against bounds that the order itself fills.
+	missed := func(t *testing.T, sku, buyer string, qty int) {
+		t.Helper()
+		flush()
+		if r := e.MustDo("GET", "/v1/products/"+sku+"/stock", nil); r.Status != 200 {
+			t.Fatalf("read to rebuild %s: %d %s", sku, r.Status, r.Body)
+		}
+		ctx := context.Background()
+		if err := e.Redis.HIncrBy(ctx, e.Prefix+"sku:"+sku, "sold", int64(-qty)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Redis.HDel(ctx, e.Prefix+"held:"+sku, buyer).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("counters missed the order, buyer at limit", func(t *testing.T) {
+		const sku = "REPLAY2"
+		e.SetUpLive("REPLAY", "", origintest.Product{SKU: sku, Stock: 10, PerBuyerLimit: 3, LowStockThreshold: 1})
+		a := buy(e, "c1", "kc1", sku, 3)
+		if a.Status != 201 {
+			t.Fatalf("c1 buys 3: got %s, want 201", a)
+		}
+		missed(t, sku, "c1", 3)
+		r := buy(e, "c1", "kc1", sku, 3)
+		if r.Status != 201 || r.Receipt.OrderID != a.Receipt.OrderID {
+			t.Errorf("replay of c1/kc1: got %s order %q; want 201 with order %s (the database refused it against the per-buyer limit the order itself fills)",
+				r, r.Receipt.OrderID, a.Receipt.OrderID)
+		}
+		if counter, orders := e.SoldInDB(sku); counter != 3 || orders != 3 {
+			t.Errorf("database: sold %d, order rows %d; want 3 and 3", counter, orders)
+		}
+	})
+	t.Run("counters missed the order, sold out", func(t *testing.T) {
+		const sku = "REPLAY3"
+		e.SetUpLive("REPLAY", "", origintest.Product{SKU: sku, Stock: 6, PerBuyerLimit: 3, LowStockThreshold: 1})
+		a := buy(e, "d1", "kd1", sku, 3)
+		if a.Status != 201 {
+			t.Fatalf("d1 buys 3: got %s, want 201", a)
+		}
+		if b := buy(e, "d2", "kd2", sku, 3); b.Status != 201 {
+			t.Fatalf("d2 buys the last 3: got %s, want 201", b)
+		}
+		missed(t, sku, "d1", 3)
+		r := buy(e, "d1", "kd1", sku, 3)
+		if r.Status != 201 || r.Receipt.OrderID != a.Receipt.OrderID {
+			t.Errorf("replay of d1/kd1: got %s order %q; want 201 with order %s (the database refused it as sold out, a state the order itself helped reach)",
+				r, r.Receipt.OrderID, a.Receipt.OrderID)
+		}
+		if counter, orders := e.SoldInDB(sku); counter != 6 || orders != 6 {
+			t.Errorf("database: sold %d, order rows %d; want 6 and 6", counter, orders)
+		}
+	})
 }
 
 // TestRedisFlushBetweenAdmissionAndCommit makes the flush land exactly
@@ -1005,5 +1082,244 @@ collect:
 	}
 	if rem, ok := e.RedisRemaining(sku); !ok || rem != end.Remaining {
 		t.Errorf("last event remaining %d, redis remaining %d (loaded %v): want equal", end.Remaining, rem, ok)
+	}
+}
+
+// commitTrap is a TCP proxy in front of MySQL that fails one COMMIT on
+// purpose, so the origin cannot know whether its transaction landed. Once
+// armed, the next COMMIT is either passed to the server (landed) or dropped
+// (lost); the server's answer never reaches the origin, every connection is
+// closed and new ones are refused until Restore. It reads the client side
+// as MySQL packets to find the COMMIT.
+type commitTrap struct {
+	target string
+	ln     net.Listener
+	sprung chan struct{}
+
+	mu    sync.Mutex
+	armed int // 0 off, trapLanded, trapLost
+	down  bool
+	conns map[net.Conn]struct{}
+}
+
+const (
+	trapLanded = 1
+	trapLost   = 2
+)
+
+func startCommitTrap(t *testing.T, target string) *commitTrap {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("trap listen: %v", err)
+	}
+	p := &commitTrap{target: target, ln: ln, sprung: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		p.closeAll()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); p.serve(c) }()
+		}
+	}()
+	return p
+}
+
+func (p *commitTrap) Addr() string { return p.ln.Addr().String() }
+
+func (p *commitTrap) arm(mode int) {
+	p.mu.Lock()
+	p.armed = mode
+	p.mu.Unlock()
+}
+
+func (p *commitTrap) Restore() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+func (p *commitTrap) track(cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range cs {
+		p.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (p *commitTrap) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// spring reports the armed mode, once, and takes the proxy down.
+func (p *commitTrap) spring() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.armed
+	if m != 0 {
+		p.armed, p.down = 0, true
+		close(p.sprung)
+	}
+	return m
+}
+
+func (p *commitTrap) serve(client net.Conn) {
+	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		client.Close()
+		return
+	}
+	if !p.track(client, server) {
+		server.Close()
+		return
+	}
+	var frozen atomic.Bool // the COMMIT's answer must not reach the origin
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := server.Read(buf)
+			if n > 0 && !frozen.Load() {
+				if _, werr := client.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		client.Close()
+		server.Close()
+	}()
+	r := bufio.NewReader(client)
+	for {
+		hdr := make([]byte, 4)
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			break
+		}
+		body := make([]byte, int(hdr[0])|int(hdr[1])<<8|int(hdr[2])<<16)
+		if _, err := io.ReadFull(r, body); err != nil {
+			break
+		}
+		pkt := append(hdr, body...)
+		// COM_QUERY (0x03) "COMMIT", as database/sql's Tx.Commit sends it.
+		if len(body) > 1 && body[0] == 0x03 && strings.EqualFold(strings.TrimSpace(string(body[1:])), "COMMIT") {
+			if mode := p.spring(); mode != 0 {
+				frozen.Store(true)
+				if mode == trapLanded {
+					server.Write(pkt)
+					time.Sleep(300 * time.Millisecond) // the server commits
+				}
+				p.closeAll()
+				break
+			}
+		}
+		if _, err := server.Write(pkt); err != nil {
+			break
+		}
+	}
+	client.Close()
+	server.Close()
+}
+
+// TestCommitOutcomeUnknown breaks the connection exactly during a batch's
+// COMMIT and keeps MySQL away until the committer gives up asking whether
+// it landed. The buyer was told "outcome not known yet; retry with the same
+// Idempotency-Key"; once MySQL is back, such a retry must settle: the order
+// if it landed, a purchase or a clean refusal if it did not, and no unit
+// may stay reserved in Redis for an order that does not exist.
+func TestCommitOutcomeUnknown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode int
+	}{
+		{"landed", trapLanded},
+		{"lost", trapLost},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			const sku = "UNKNOWN1"
+			dsn := origintest.Database(t)
+			cfg, err := mysql.ParseDSN(dsn)
+			if err != nil {
+				t.Fatalf("parse DSN: %v", err)
+			}
+			trap := startCommitTrap(t, cfg.Addr)
+			cfg.Addr = trap.Addr()
+			e := origintest.Start(t, origintest.Options{MySQLDSN: cfg.FormatDSN()})
+			db := openDB(t, dsn)
+			e.SetUpLive("UNKNOWN", "", origintest.Product{SKU: sku, Stock: 10, PerBuyerLimit: 5, LowStockThreshold: 1})
+			if a := buy(e, "warm", "warm-1", sku, 1); a.Status != 201 {
+				t.Fatalf("first purchase: got %s, want 201", a)
+			}
+
+			trap.arm(tc.mode)
+			first := buy(e, "b1", "k1", sku, 2)
+			select {
+			case <-trap.sprung:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no COMMIT went through the trap (purchase answered %s)", first)
+			}
+			sprungAt := time.Now()
+			if first.Status != 503 || first.RetryAfter == "" {
+				t.Errorf("purchase whose COMMIT broke: got %s (Retry-After %q), want 503 unavailable with Retry-After", first, first.RetryAfter)
+			}
+			// The committer asks for about 3 s whether the batch landed;
+			// MySQL stays away longer, so it has to give up.
+			time.Sleep(4*time.Second - time.Since(sprungAt))
+			trap.Restore()
+			if !waitFor(5*time.Second, func() bool {
+				r, err := e.Do("GET", "/readyz", nil)
+				return err == nil && r.Status == 200
+			}) {
+				t.Fatalf("/readyz not 200 after MySQL came back")
+			}
+
+			var o orderRow
+			landed := db.QueryRow("SELECT id, quantity FROM orders WHERE buyer_id = 'b1' AND idempotency_key = 'k1'").Scan(&o.ID, &o.Qty) == nil
+			if landed != (tc.mode == trapLanded) {
+				t.Fatalf("order in the database: %v, want %v (the trap did not work as meant)", landed, tc.mode == trapLanded)
+			}
+			// The buyer retries the same key, as told, for 10 s.
+			began := time.Now()
+			var seen []string
+			a := settle(time.Now().Add(10*time.Second), func() answer { return buy(e, "b1", "k1", sku, 2) }, func(a answer) {
+				if len(seen) == 0 || seen[len(seen)-1] != a.String() {
+					seen = append(seen, a.String())
+				}
+			})
+			t.Logf("retries with the same key over %v answered, in turn: %v", time.Since(began).Round(time.Millisecond), seen)
+			switch {
+			case landed && (a.Status != 201 || a.Receipt.OrderID != o.ID):
+				t.Errorf("retry of a key whose order %s landed: still %s after 10s of retries with MySQL back; want 201 with that order (the key stays pending in Redis until its 2 min TTL)", o.ID, a)
+			case !landed && a.retry():
+				t.Errorf("retry of a key whose order did not land: still %s after 10s of retries with MySQL back; want a settled answer (the key stays pending in Redis until its 2 min TTL)", a)
+			}
+			s := readDB(t, db, sku)
+			if rem, ok := e.RedisRemaining(sku); !ok || rem != s.Stock-s.Sold {
+				t.Errorf("redis remaining %d (loaded %v), database %d: the uncertain reservation is still held in Redis (undersell until `origin reconcile`)", rem, ok, s.Stock-s.Sold)
+			}
+		})
 	}
 }

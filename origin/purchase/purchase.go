@@ -134,7 +134,7 @@ func (s *Service) Purchase(ctx context.Context, r Request) (Result, error) {
 	}
 
 	j := &job{req: rr, level: res.Level, done: make(chan outcome, 1)}
-	if err := s.committer.submit(j); err != nil {
+	if err := s.committer.submit(ctx, j); err != nil {
 		s.committer.release(j)
 		return Result{}, err
 	}

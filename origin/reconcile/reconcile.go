@@ -82,6 +82,11 @@ func Run(ctx context.Context, db *mysqlstore.Store, rs *redisstock.Store, publis
 	if err != nil {
 		return Report{}, err
 	}
+	return RunSKUs(ctx, db, rs, publish, repair, settle, skus)
+}
+
+// RunSKUs is Run for the given skus only.
+func RunSKUs(ctx context.Context, db *mysqlstore.Store, rs *redisstock.Store, publish Publisher, repair bool, settle time.Duration, skus []string) (Report, error) {
 	var rep Report
 	first := map[string]look{}
 	for _, sku := range skus {
