@@ -79,7 +79,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string) error
 		return err
 	}
 	log := app.NewLogger(cfg.LogLevel)
-	app.RouteDriverLogs(log)
 	srv, err := app.Start(ctx, cfg, log)
 	if err != nil {
 		return err

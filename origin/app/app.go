@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -38,19 +37,6 @@ func NewLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
-}
-
-// RouteDriverLogs sends the MySQL driver's own messages (a dropped
-// connection it is about to retry, mostly) to log at debug level instead of
-// stderr. The driver's logger is process-wide, so only main calls this.
-func RouteDriverLogs(log *slog.Logger) {
-	_ = mysql.SetLogger(driverLogger{log})
-}
-
-type driverLogger struct{ log *slog.Logger }
-
-func (d driverLogger) Print(v ...any) {
-	d.log.Debug("mysql driver", slog.String("msg", fmt.Sprint(v...)))
 }
 
 // Deps are the connections shared by the server and operator commands.
@@ -94,7 +80,7 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Deps, error) {
 		PoolSize: 128, MinIdleConns: 8, PoolTimeout: time.Second,
 	})
 	var err error
-	d.DB, err = mysqlstore.Open(ctx, c.MySQLDSN, c.MySQLMaxConns, dbGuard)
+	d.DB, err = mysqlstore.Open(ctx, c.MySQLDSN, c.MySQLMaxConns, dbGuard, mysqlstore.WithLogger(log))
 	if err != nil {
 		d.Redis.Close()
 		return nil, err

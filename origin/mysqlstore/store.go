@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -26,10 +27,13 @@ type Store struct {
 // Open connects with dsn and checks the connection. The DSN must carry
 // parseTime=true; Open adds it when missing, along with a short dial timeout
 // so an unreachable server fails fast.
-func Open(ctx context.Context, dsn string, maxConns int, guard *depguard.Guard) (*Store, error) {
+func Open(ctx context.Context, dsn string, maxConns int, guard *depguard.Guard, opts ...Option) (*Store, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: parse MYSQL_DSN: %w", err)
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	if cfg.DBName == "" {
 		return nil, errors.New("mysqlstore: MYSQL_DSN names no database")
@@ -78,6 +82,21 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("mysqlstore: ping: %w", err)
 	}
 	return nil
+}
+
+// Option adjusts the connection.
+type Option func(*mysql.Config)
+
+// WithLogger sends the driver's own messages (mostly a dropped connection
+// it is about to retry) to log at debug level instead of stderr.
+func WithLogger(log *slog.Logger) Option {
+	return func(c *mysql.Config) { c.Logger = driverLogger{log} }
+}
+
+type driverLogger struct{ log *slog.Logger }
+
+func (d driverLogger) Print(v ...any) {
+	d.log.Debug("mysql driver", slog.String("msg", fmt.Sprint(v...)))
 }
 
 // MySQL error numbers this package reacts to.

@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,10 +28,6 @@ import (
 	"livecommerce/origin/migrate"
 	"livecommerce/sql/migrations"
 )
-
-// driverLogsOnce: the MySQL driver's logger is process-wide; tests that cut
-// connections on purpose would otherwise fill the output with its notes.
-var driverLogsOnce sync.Once
 
 // Secret signs the buyer tokens of test servers.
 const Secret = "origintest-secret-0123456789"
@@ -194,7 +189,6 @@ func Start(t testing.TB, o Options) *Env {
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	driverLogsOnce.Do(func() { app.RouteDriverLogs(log) })
 	srv, err := app.Start(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatalf("start origin: %v", err)
