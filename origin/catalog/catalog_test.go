@@ -159,26 +159,14 @@ func FuzzValidateProducts(f *testing.F) {
 	})
 }
 
-// recorder keeps published levels.
-type recorder struct {
-	mu     sync.Mutex
-	levels []stock.Level
-}
-
-func (r *recorder) Publish(l stock.Level) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.levels = append(r.levels, l)
-}
-
-func (r *recorder) last(t *testing.T) stock.Level {
+// lastPublished is the newest level r recorded.
+func lastPublished(t *testing.T, r *origintest.Recorder) stock.Level {
 	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.levels) == 0 {
+	levels := r.Levels()
+	if len(levels) == 0 {
 		t.Fatal("nothing published")
 	}
-	return r.levels[len(r.levels)-1]
+	return levels[len(levels)-1]
 }
 
 // syncBuffer is a log destination safe for concurrent writes.
@@ -203,7 +191,7 @@ type env struct {
 	svc      *catalog.Service
 	db       *mysqlstore.Store
 	redis    *redisstock.Store
-	pub      *recorder
+	pub      *origintest.Recorder
 	logs     *syncBuffer
 	merchant string
 }
@@ -219,7 +207,7 @@ func setup(t *testing.T) *env {
 	rdb := redis.NewClient(&redis.Options{Addr: origintest.RedisAddr()})
 	t.Cleanup(func() { rdb.Close() })
 	rs := redisstock.New(rdb, depguard.New("redis", depguard.Settings{}), redisstock.Options{Prefix: origintest.RedisPrefix(t)})
-	e := &env{db: db, redis: rs, pub: &recorder{}, logs: &syncBuffer{}}
+	e := &env{db: db, redis: rs, pub: &origintest.Recorder{}, logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, nil))
 	inv := inventory.New(rs, db, e.pub, log)
 	e.svc = catalog.New(db, rs, inv, e.pub, log)
@@ -288,7 +276,7 @@ func TestPutProductsReachesRedis(t *testing.T) {
 	if levels[0].Remaining != 10 || levels[0].LiveID != "L1" {
 		t.Errorf("Redis level = %+v, want 10 on L1", levels[0])
 	}
-	first := e.pub.last(t)
+	first := lastPublished(t, e.pub)
 	if first.SKU != "A1" || first.Remaining != 10 {
 		t.Errorf("published %+v, want A1 with 10", first)
 	}
@@ -299,7 +287,7 @@ func TestPutProductsReachesRedis(t *testing.T) {
 	if _, err := e.svc.PutProducts(ctx, e.merchant, "L1", []catalog.ProductInput{r}); err != nil {
 		t.Fatal(err)
 	}
-	got := e.pub.last(t)
+	got := lastPublished(t, e.pub)
 	if got.Remaining != 3 || got.Status != stock.LowStock || got.Version <= first.Version {
 		t.Errorf("published %+v after update, want remaining 3, low_stock, version above %d", got, first.Version)
 	}

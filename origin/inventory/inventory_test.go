@@ -21,32 +21,11 @@ import (
 	"livecommerce/origin/redisstock"
 )
 
-type recorder struct {
-	mu     sync.Mutex
-	levels []stock.Level
-}
-
-func (r *recorder) Publish(l stock.Level) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.levels = append(r.levels, l)
-}
-
-func (r *recorder) skus() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, l := range r.levels {
-		out = append(out, l.SKU)
-	}
-	return out
-}
-
 type env struct {
 	inv      *inventory.Inventory
 	db       *mysqlstore.Store
 	redis    *redisstock.Store
-	pub      *recorder
+	pub      *origintest.Recorder
 	merchant string
 }
 
@@ -61,7 +40,7 @@ func setup(t *testing.T, skus ...string) *env {
 	t.Cleanup(func() { db.Close() })
 	rdb := redis.NewClient(&redis.Options{Addr: origintest.RedisAddr()})
 	t.Cleanup(func() { rdb.Close() })
-	e := &env{db: db, pub: &recorder{}}
+	e := &env{db: db, pub: &origintest.Recorder{}}
 	e.redis = redisstock.New(rdb, depguard.New("redis", depguard.Settings{}), redisstock.Options{Prefix: origintest.RedisPrefix(t)})
 	e.inv = inventory.New(e.redis, db, e.pub, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if e.merchant, _, err = db.CreateMerchant(ctx, "Shop", time.Now()); err != nil {
@@ -102,7 +81,7 @@ func TestLevelsRebuildsMissingInOrder(t *testing.T) {
 	if want := []string{"C", "A", "B"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Levels = %q, want %q (input order, unknown X left out)", got, want)
 	}
-	if got, want := e.pub.skus(), []string{"B", "C", "A"}; !reflect.DeepEqual(got, want) {
+	if got, want := e.pub.SKUs(), []string{"B", "C", "A"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("published rebuilds %q, want %q", got, want)
 	}
 	if _, err := e.inv.Level(ctx, "X"); !errors.Is(err, stock.ErrNotFound) {
@@ -148,7 +127,7 @@ func TestConcurrentRebuildsShareOneLoad(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if got := e.pub.skus(); len(got) != 1 {
+	if got := e.pub.SKUs(); len(got) != 1 {
 		t.Errorf("50 concurrent cold reads published %d rebuilds, want 1", len(got))
 	}
 }

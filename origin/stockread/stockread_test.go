@@ -58,30 +58,12 @@ func handshake(cmd redis.Cmder) bool {
 
 var _ redis.Hook = (*roundTrips)(nil)
 
-// recorder keeps what the inventory published.
-type recorder struct {
-	mu     sync.Mutex
-	levels []stock.Level
-}
-
-func (r *recorder) Publish(l stock.Level) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.levels = append(r.levels, l)
-}
-
-func (r *recorder) published() []stock.Level {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]stock.Level(nil), r.levels...)
-}
-
 type env struct {
 	db       *mysqlstore.Store
 	redis    *redisstock.Store
 	inv      *inventory.Inventory
 	trips    *roundTrips
-	pub      *recorder
+	pub      *origintest.Recorder
 	merchant string
 }
 
@@ -96,7 +78,7 @@ func setup(t *testing.T, skus ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &env{db: db, trips: &roundTrips{}, pub: &recorder{}}
+	e := &env{db: db, trips: &roundTrips{}, pub: &origintest.Recorder{}}
 	rdb := redis.NewClient(&redis.Options{Addr: origintest.RedisAddr()})
 	rdb.AddHook(e.trips)
 	t.Cleanup(func() { rdb.Close() })
@@ -180,7 +162,7 @@ func TestConcurrentReadsCollapse(t *testing.T) {
 	if cold > 5 {
 		t.Errorf("200 cold reads made %d Redis round trips, want at most 5 (a read, a rebuild, a re-read, and one late flight)", cold)
 	}
-	if got := len(e.pub.published()); got != 1 {
+	if got := len(e.pub.Levels()); got != 1 {
 		t.Errorf("200 cold reads published %d rebuilds, want 1", got)
 	}
 	for i, a := range answers {
