@@ -94,7 +94,7 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Deps, error) {
 		d.DB.Close()
 		return nil, fmt.Errorf("app: nats: %w", err)
 	}
-	d.Stock = redisstock.New(d.Redis, d.RedisCB, redisstock.Options{Prefix: c.RedisPrefix})
+	d.Stock = redisstock.New(d.Redis, d.RedisCB, redisstock.Options{Prefix: c.RedisPrefix, DoneTTL: c.IdempotencyTTL})
 	d.Publisher = stockevents.New(d.NATS, d.Registry, log)
 	d.Inventory = inventory.New(d.Stock, d.DB, d.Publisher, log)
 	return d, nil

@@ -28,6 +28,7 @@ type Config struct {
 	BatchShards    int
 	CommitTimeout  time.Duration
 	ReconcileEvery time.Duration
+	IdempotencyTTL time.Duration
 	IPRate         float64
 	IPBurst        int
 	BuyerRate      float64
@@ -63,6 +64,7 @@ func LoadServe(args []string, getenv func(string) string) (Config, error) {
 	s.Duration(&c.BatchWindow, "order-batch-window", "ORDER_BATCH_WINDOW", 5*time.Millisecond, "how long an order batch waits for company")
 	s.Int(&c.BatchShards, "order-shards", "ORDER_SHARDS", 4, "order writer loops (a sku always uses the same one)")
 	s.Duration(&c.CommitTimeout, "order-commit-timeout", "ORDER_COMMIT_TIMEOUT", 1500*time.Millisecond, "longest one order batch transaction may take, retries included")
+	s.Duration(&c.IdempotencyTTL, "idempotency-ttl", "IDEMPOTENCY_TTL", 24*time.Hour, "how long Redis keeps a finished purchase's answer for replays (the database remembers the key forever)")
 	s.Duration(&c.ReconcileEvery, "reconcile-interval", "RECONCILE_INTERVAL", time.Minute, "how often every sku's Redis counters are compared with the database (0 = only when drift is seen)")
 	s.Float(&c.IPRate, "rate-limit-ip", "RATE_LIMIT_IP", 50, "purchases and order reads per second per client IP (0 = off)")
 	s.Int(&c.IPBurst, "rate-limit-ip-burst", "RATE_LIMIT_IP_BURST", 100, "burst per client IP")
@@ -115,6 +117,9 @@ func (c Config) validateServe() error {
 	}
 	if c.ReconcileEvery < 0 || (c.ReconcileEvery > 0 && c.ReconcileEvery < time.Second) {
 		errs = append(errs, errors.New("RECONCILE_INTERVAL: must be 0 (off) or at least 1s"))
+	}
+	if c.IdempotencyTTL < time.Minute || c.IdempotencyTTL > 30*24*time.Hour {
+		errs = append(errs, errors.New("IDEMPOTENCY_TTL: must be between 1m and 720h"))
 	}
 	if c.BatchShards < 1 || c.BatchShards > 64 {
 		errs = append(errs, errors.New("ORDER_SHARDS: must be between 1 and 64"))
