@@ -173,7 +173,7 @@ func runReconcile(ctx context.Context, args []string, out io.Writer, getenv func
 	var settle time.Duration
 	cfg, err := app.LoadCommon("origin reconcile", args, getenv, func(s *envflag.Set) {
 		s.Bool(&dryRun, "dry-run", "RECONCILE_DRY_RUN", false, "report without repairing")
-		s.Duration(&settle, "settle", "RECONCILE_SETTLE", time.Second, "pause between the two looks at a drifting sku")
+		s.Duration(&settle, "settle", "RECONCILE_SETTLE", 4*time.Second, "pause between the two looks at a drifting sku (longer than a purchase takes to commit)")
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,9 @@ import (
 	"livecommerce/internal/stock"
 )
 
+// ErrOpen: the breaker refused the call without making it.
+var ErrOpen = errors.New("circuit open")
+
 // Settings tune a Guard. Zero values take the defaults noted.
 type Settings struct {
 	// ConsecutiveFailures that open the breaker (default 5).
@@ -67,7 +70,7 @@ func (g *Guard) Do(fn func() error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
-		return fmt.Errorf("%w: %s circuit open", stock.ErrUnavailable, g.name)
+		return fmt.Errorf("%w: %s: %w", stock.ErrUnavailable, g.name, ErrOpen)
 	case errors.Is(err, context.Canceled):
 		return err
 	default:

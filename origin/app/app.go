@@ -80,7 +80,7 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Deps, error) {
 		PoolSize: 128, MinIdleConns: 8, PoolTimeout: time.Second,
 	})
 	var err error
-	d.DB, err = mysqlstore.Open(ctx, c.MySQLDSN, c.MySQLMaxConns, dbGuard, mysqlstore.WithLogger(log))
+	d.DB, err = mysqlstore.Open(ctx, c.MySQLDSN, c.MySQLMaxConns, dbGuard, mysqlstore.WithLogger(log), mysqlstore.WithBatchTimeout(c.CommitTimeout))
 	if err != nil {
 		d.Redis.Close()
 		return nil, err
@@ -102,6 +102,7 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Deps, error) {
 
 // Close closes the connections.
 func (d *Deps) Close() {
+	d.Publisher.Close()
 	if err := d.NATS.Drain(); err != nil {
 		d.NATS.Close()
 	}
@@ -134,12 +135,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	auto := reconcile.NewAuto(d.DB, d.Stock, d.Publisher, log, cfg.ReconcileEvery)
+	// A purchase stays between reservation and commit for at most a batch
+	// window plus a commit with its retries; reconcile looks twice further
+	// apart than that, so it never mistakes one for drift.
+	settle := cfg.BatchWindow + 2*cfg.CommitTimeout + 500*time.Millisecond
+	auto := reconcile.NewAuto(d.DB, d.Stock, d.Publisher, log, cfg.ReconcileEvery, settle)
 	committer := purchase.NewCommitter(d.DB, d.Stock, d.Publisher, auto, d.Registry, log, purchase.CommitterOptions{
 		Shards: cfg.BatchShards, Window: cfg.BatchWindow, CommitTimeout: cfg.CommitTimeout,
 	})
 	api, err := httpapi.New(httpapi.Config{
-		PurchaseTimeout: cfg.PurchaseTimout,
+		PurchaseTimeout: cfg.PurchaseTimeout,
 		IPRate:          cfg.IPRate, IPBurst: cfg.IPBurst,
 		BuyerRate: cfg.BuyerRate, BuyerBurst: cfg.BuyerBurst,
 		TrustedProxies: cfg.proxies(),

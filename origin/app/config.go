@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -15,27 +16,27 @@ import (
 
 // Config is every setting of `origin serve`.
 type Config struct {
-	Addr           string
-	RedisAddr      string
-	RedisPrefix    string
-	MySQLDSN       string
-	MySQLMaxConns  int
-	NATSURL        string
-	JWTSecret      string
-	MicroCacheTTL  time.Duration
-	PurchaseTimout time.Duration
-	BatchWindow    time.Duration
-	BatchShards    int
-	CommitTimeout  time.Duration
-	ReconcileEvery time.Duration
-	IdempotencyTTL time.Duration
-	IPRate         float64
-	IPBurst        int
-	BuyerRate      float64
-	BuyerBurst     int
-	TrustedProxies string
-	ShutdownAfter  time.Duration
-	LogLevel       string
+	Addr            string
+	RedisAddr       string
+	RedisPrefix     string
+	MySQLDSN        string
+	MySQLMaxConns   int
+	NATSURL         string
+	JWTSecret       string
+	MicroCacheTTL   time.Duration
+	PurchaseTimeout time.Duration
+	BatchWindow     time.Duration
+	BatchShards     int
+	CommitTimeout   time.Duration
+	ReconcileEvery  time.Duration
+	IdempotencyTTL  time.Duration
+	IPRate          float64
+	IPBurst         int
+	BuyerRate       float64
+	BuyerBurst      int
+	TrustedProxies  string
+	ShutdownAfter   time.Duration
+	LogLevel        string
 }
 
 // DefaultMySQLDSN is the contract's development default.
@@ -60,7 +61,7 @@ func LoadServe(args []string, getenv func(string) string) (Config, error) {
 	s.String(&c.JWTSecret, "jwt-secret", "BUYER_JWT_SECRET", "", "HS256 secret of buyer tokens (required, at least 16 bytes)")
 	s.Int(&c.MySQLMaxConns, "mysql-max-conns", "MYSQL_MAX_CONNS", 32, "MySQL connection pool size")
 	s.Duration(&c.MicroCacheTTL, "microcache-ttl", "MICROCACHE_TTL", 200*time.Millisecond, "how long a stock read is reused in process (at most 250ms)")
-	s.Duration(&c.PurchaseTimout, "purchase-timeout", "PURCHASE_TIMEOUT", 2*time.Second, "longest a buyer waits for a purchase's outcome")
+	s.Duration(&c.PurchaseTimeout, "purchase-timeout", "PURCHASE_TIMEOUT", 2*time.Second, "longest a buyer waits for a purchase's outcome")
 	s.Duration(&c.BatchWindow, "order-batch-window", "ORDER_BATCH_WINDOW", 5*time.Millisecond, "how long an order batch waits for company")
 	s.Int(&c.BatchShards, "order-shards", "ORDER_SHARDS", 4, "order writer loops (a sku always uses the same one)")
 	s.Duration(&c.CommitTimeout, "order-commit-timeout", "ORDER_COMMIT_TIMEOUT", 1500*time.Millisecond, "longest one order batch transaction may take, retries included")
@@ -106,11 +107,18 @@ func (c Config) validateServe() error {
 	if c.MicroCacheTTL <= 0 || c.MicroCacheTTL > stockread.MaxTTL {
 		errs = append(errs, fmt.Errorf("MICROCACHE_TTL: must be above 0 and at most %s", stockread.MaxTTL))
 	}
-	if c.PurchaseTimout < 100*time.Millisecond || c.PurchaseTimout > time.Minute {
+	if c.PurchaseTimeout < 100*time.Millisecond || c.PurchaseTimeout > time.Minute {
 		errs = append(errs, errors.New("PURCHASE_TIMEOUT: must be between 100ms and 1m"))
 	}
-	if c.BatchWindow < 0 || c.BatchWindow > time.Second {
-		errs = append(errs, errors.New("ORDER_BATCH_WINDOW: must be between 0 and 1s"))
+	if c.BatchWindow < 100*time.Microsecond || c.BatchWindow > time.Second {
+		errs = append(errs, errors.New("ORDER_BATCH_WINDOW: must be between 100us and 1s"))
+	}
+	for _, p := range c.proxies() {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is neither an IP address nor a CIDR", p))
+			}
+		}
 	}
 	if c.CommitTimeout < 100*time.Millisecond || c.CommitTimeout > time.Minute {
 		errs = append(errs, errors.New("ORDER_COMMIT_TIMEOUT: must be between 100ms and 1m"))

@@ -275,6 +275,13 @@ func (s *Service) PutProducts(ctx context.Context, merchantID, liveID string, ro
 // here leaves Redis behind the database, never ahead of it in a way that
 // could oversell: the database bounds every order.
 func (s *Service) load(ctx context.Context, liveID string, applied []mysqlstore.Applied, now time.Time) {
+	skus := make([]string, len(applied))
+	for i, a := range applied {
+		skus[i] = a.SKU
+	}
+	if err := s.redis.ForgetAbsent(ctx, skus); err != nil {
+		s.log.Warn("new skus stay unknown to reads for up to 10s", slog.Any("error", err))
+	}
 	// The listing is rebuilt whole from the database on the next read.
 	if err := s.redis.ForgetLive(ctx, liveID); err != nil {
 		s.log.Error("products committed but the live's listing in Redis is stale for up to a minute",

@@ -129,9 +129,6 @@ func New(cfg Config, d Deps) (*API, error) {
 // App exposes the Fiber app (tests call app.Test; main listens).
 func (a *API) App() *fiber.App { return a.app }
 
-// Listen serves on addr until Shutdown.
-func (a *API) Listen(addr string) error { return a.app.Listen(addr) }
-
 // Listener serves on ln until Shutdown.
 func (a *API) Listener(ln net.Listener) error { return a.app.Listener(ln) }
 

@@ -31,12 +31,31 @@ type Inventory struct {
 	publish Publisher
 	log     *slog.Logger
 	group   singleflight.Group
+	// rebuilds is a semaphore of maxConcurrentRebuilds.
+	rebuilds chan struct{}
 }
 
 // New returns an Inventory.
 func New(redis *redisstock.Store, db *mysqlstore.Store, publish Publisher, log *slog.Logger) *Inventory {
-	return &Inventory{redis: redis, db: db, publish: publish, log: log}
+	return &Inventory{redis: redis, db: db, publish: publish, log: log, rebuilds: make(chan struct{}, maxConcurrentRebuilds)}
 }
+
+// maxConcurrentRebuilds keeps a flood of reads of distinct unknown or
+// unloaded skus from taking every database connection the order batches
+// need.
+const maxConcurrentRebuilds = 8
+
+// absentFor is how long a sku the database does not know is remembered as
+// absent in Redis; creating it clears the mark at once.
+const absentFor = 10 * time.Second
+
+// epochBits splits a version into a rebuild epoch (high bits) and a count
+// of changes within it (low bits).
+const epochBits = 32
+
+// NextEpoch is the first version of the epoch after v's: above every
+// version that could have been handed out since v was recorded.
+func NextEpoch(v int64) int64 { return ((v >> epochBits) + 1) << epochBits }
 
 // Rebuild loads one sku from the database into Redis unless it is already
 // there. Concurrent calls for the same sku share one database read.
@@ -46,14 +65,38 @@ func (inv *Inventory) Rebuild(ctx context.Context, sku string) error {
 		// the same result.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		ps, err := inv.db.ProductState(ctx, sku)
+		absent, err := inv.redis.Absent(ctx, sku)
 		if err != nil {
 			return nil, err
 		}
+		if absent {
+			return nil, stock.ErrNotFound
+		}
+		select {
+		case inv.rebuilds <- struct{}{}:
+			defer func() { <-inv.rebuilds }()
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: too many stock rebuilds at once", stock.ErrUnavailable)
+		}
+		ps, err := inv.db.ProductState(ctx, sku)
+		if errors.Is(err, stock.ErrNotFound) {
+			if err := inv.redis.MarkAbsent(ctx, sku, absentFor); err != nil {
+				inv.log.Warn("could not remember an unknown sku", slog.String("sku", sku), slog.Any("error", err))
+			}
+			return nil, err
+		}
+		if err != nil {
+			return nil, err
+		}
+		// Redis versions also move on changes the database never sees
+		// (give-backs, repairs), and those may have been published before
+		// Redis lost them. A rebuild therefore starts a new epoch, recorded
+		// in the database first so that the next rebuild starts above it.
 		snap := Snapshot(ps)
-		// The rebuild is itself a change: its version moves past every
-		// version the database saw committed.
-		snap.Version++
+		snap.Version = NextEpoch(ps.Version)
+		if err := inv.db.RaiseVersion(ctx, sku, snap.Version); err != nil {
+			return nil, err
+		}
 		loaded, err := inv.redis.Load(ctx, snap)
 		if err != nil {
 			return nil, err

@@ -103,9 +103,15 @@ func TestRebuildCarriesTheDatabaseState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The rebuild is a change of its own: past every committed version.
-	if l.Remaining != 7 || l.Version != 42 {
-		t.Errorf("level = %+v, want remaining 7, version 42", l)
+	// The rebuild starts a new epoch: past every version handed out
+	// before, committed or not, and recorded in the database so the next
+	// rebuild starts past it in turn.
+	if want := inventory.NextEpoch(41); l.Remaining != 7 || l.Version != want {
+		t.Errorf("level = %+v, want remaining 7, version %d", l, want)
+	}
+	var floor int64
+	if err := e.db.DB().QueryRow("SELECT version FROM products WHERE sku = 'A'").Scan(&floor); err != nil || floor != l.Version {
+		t.Errorf("database version after rebuild = %d, %v; want %d", floor, err, l.Version)
 	}
 	// Holdings came along: b1 already holds the limit.
 	r, err := e.redis.Reserve(ctx, redisstock.ReserveRequest{BuyerID: "b1", IdempotencyKey: "k2", SKU: "A", Quantity: 1, Fingerprint: "f", OrderID: "o", Now: time.Now()})

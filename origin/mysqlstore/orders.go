@@ -32,6 +32,7 @@ const (
 	RejectedSoldOut
 	RejectedInsufficient
 	RejectedLimit
+	RejectedNotOpen // outside the live's sale window
 	// Duplicate: the buyer already has an order under this idempotency
 	// key (Redis had lost the key); Result.Order holds that order.
 	Duplicate
@@ -90,9 +91,6 @@ func (s *Store) CommitOrders(ctx context.Context, reqs []OrderRequest, now time.
 				checkDuplicates = true
 				r, err = s.commitOnce(ctx, reqs, now, true)
 			}
-			if errors.Is(err, errCommitUncertain) {
-				r, err = s.settle(r)
-			}
 			results = r
 			return err
 		})
@@ -103,10 +101,8 @@ func (s *Store) CommitOrders(ctx context.Context, reqs []OrderRequest, now time.
 	return results, err
 }
 
-var errCommitUncertain = errors.New("commit uncertain")
-
 func (s *Store) commitOnce(ctx context.Context, reqs []OrderRequest, now time.Time, checkDuplicates bool) ([]Result, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.batch.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: begin order batch: %w", err)
 	}
@@ -123,6 +119,10 @@ func (s *Store) commitOnce(ctx context.Context, reqs []OrderRequest, now time.Ti
 		return nil, err
 	}
 	held, err := holdings(ctx, tx, skus, buyers)
+	if err != nil {
+		return nil, err
+	}
+	windows, err := saleWindows(ctx, tx, products)
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +157,11 @@ func (s *Store) commitOnce(ctx context.Context, reqs []OrderRequest, now time.Ti
 		remaining := p.stock - p.sold - added[r.SKU]
 		hk := r.SKU + "\x00" + r.BuyerID
 		switch {
+		case !windows[p.live].open(now):
+			// Redis enforces the window too; this holds even when Redis
+			// missed a change of it.
+			results[i] = Result{Verdict: RejectedNotOpen}
+			continue
 		case remaining <= 0:
 			results[i] = Result{Verdict: RejectedSoldOut}
 			continue
@@ -213,48 +218,62 @@ func (s *Store) commitOnce(ctx context.Context, reqs []OrderRequest, now time.Ti
 			// The server answered: the transaction is rolled back.
 			return nil, fmt.Errorf("mysqlstore: commit order batch: %w", err)
 		}
-		return results, fmt.Errorf("%w: %w", errCommitUncertain, err)
+		// The connection failed with COMMIT sent: it may or may not
+		// have landed. BatchLanded settles it.
+		return results, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
 	}
 	committed = true
 	return results, nil
 }
 
-// settle asks the database whether a batch whose COMMIT failed in transit
-// landed, a few times over about three seconds.
-func (s *Store) settle(results []Result) ([]Result, error) {
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		landed, err := s.BatchLanded(ctx, results)
-		cancel()
-		switch {
-		case err == nil && landed:
-			return results, nil
-		case err == nil:
-			return nil, fmt.Errorf("mysqlstore: commit order batch failed in transit; nothing landed")
-		}
-		lastErr = err
-		time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
-	}
-	return results, fmt.Errorf("%w: %w", ErrOutcomeUnknown, lastErr)
-}
-
 // BatchLanded reports whether the batch with these results was committed.
 // The batch is one transaction, so one of its committed orders answers for
-// all of them.
+// all of them. The probe first locks the batch's product rows: while the
+// original transaction is still alive (its COMMIT slow or lost on the way)
+// that waits for it to end, so "not landed" is never said too early; a
+// lock wait that runs out is an error, to be asked again later. On Galera
+// it also waits for this node to apply what the cluster already certified.
 func (s *Store) BatchLanded(ctx context.Context, results []Result) (bool, error) {
 	var probe string
+	var skus []any
+	seen := map[string]bool{}
 	for _, r := range results {
-		if r.Verdict == Committed {
+		if r.Verdict != Committed {
+			continue
+		}
+		if probe == "" {
 			probe = r.Order.ID
-			break
+		}
+		if !seen[r.Order.SKU] {
+			seen[r.Order.SKU] = true
+			skus = append(skus, r.Order.SKU)
 		}
 	}
 	if probe == "" {
 		return false, nil
 	}
+	conn, err := s.batch.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("mysqlstore: settle batch: %w", err)
+	}
+	defer conn.Close()
+	const unknownVariable = 1193 // plain MySQL has no wsrep_sync_wait
+	if _, err := conn.ExecContext(ctx, "SET SESSION wsrep_sync_wait = 1"); err != nil && mysqlErrNo(err) != unknownVariable {
+		return false, fmt.Errorf("mysqlstore: settle batch: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION wsrep_sync_wait = DEFAULT")
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("mysqlstore: settle batch: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, "SELECT sku FROM products WHERE sku IN ("+placeholders(len(skus))+") ORDER BY sku FOR UPDATE", skus...)
+	if err != nil {
+		return false, fmt.Errorf("mysqlstore: settle batch: wait for the original transaction: %w", err)
+	}
+	rows.Close()
 	var one int
-	err := s.db.QueryRowContext(ctx, "SELECT 1 FROM orders WHERE id = ?", probe).Scan(&one)
+	err = tx.QueryRowContext(ctx, "SELECT 1 FROM orders WHERE id = ?", probe).Scan(&one)
 	switch {
 	case err == nil:
 		return true, nil
@@ -262,6 +281,43 @@ func (s *Store) BatchLanded(ctx context.Context, results []Result) (bool, error)
 		return false, nil
 	}
 	return false, fmt.Errorf("mysqlstore: look up order %s: %w", probe, err)
+}
+
+type saleWindow struct{ start, end sql.NullTime }
+
+func (w saleWindow) open(now time.Time) bool {
+	return (!w.start.Valid || !now.Before(w.start.Time)) && (!w.end.Valid || now.Before(w.end.Time))
+}
+
+// saleWindows reads the windows of the lives of the locked products. A
+// plain read: locking the live rows would serialize every batch of a live.
+func saleWindows(ctx context.Context, tx *sql.Tx, products map[string]productRow) (map[string]saleWindow, error) {
+	var lives []any
+	seen := map[string]bool{}
+	for _, p := range products {
+		if !seen[p.live] {
+			seen[p.live] = true
+			lives = append(lives, p.live)
+		}
+	}
+	out := make(map[string]saleWindow, len(lives))
+	if len(lives) == 0 {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT id, sale_starts_at, sale_ends_at FROM lives WHERE id IN ("+placeholders(len(lives))+")", lives...)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: read sale windows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var w saleWindow
+		if err := rows.Scan(&id, &w.start, &w.end); err != nil {
+			return nil, fmt.Errorf("mysqlstore: read sale windows: %w", err)
+		}
+		out[id] = w
+	}
+	return out, rows.Err()
 }
 
 type productRow struct {
@@ -415,14 +471,4 @@ func (s *Store) OrderByKey(ctx context.Context, buyerID, key string) (Order, err
 		return Order{}, stock.ErrNotFound
 	}
 	return o, err
-}
-
-// SoldUnits sums confirmed order quantities per sku of a live, for checks
-// and reports.
-func (s *Store) SoldUnits(ctx context.Context, sku string) (units int64, err error) {
-	err = s.db.QueryRowContext(ctx, "SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE sku = ?", sku).Scan(&units)
-	if err != nil {
-		return 0, fmt.Errorf("mysqlstore: sold units of %s: %w", sku, err)
-	}
-	return units, nil
 }

@@ -70,6 +70,16 @@ FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ?`, sku).Scan(
 	return ps, err
 }
 
+// RaiseVersion lifts a sku's version floor to at least v.
+func (s *Store) RaiseVersion(ctx context.Context, sku string, v int64) error {
+	return s.guard.Do(func() error {
+		if _, err := s.db.ExecContext(ctx, "UPDATE products SET version = GREATEST(version, ?) WHERE sku = ?", v, sku); err != nil {
+			return fmt.Errorf("mysqlstore: raise version of %s: %w", sku, err)
+		}
+		return nil
+	})
+}
+
 // LiveSKUs lists the skus of a live; stock.ErrNotFound when the live does
 // not exist.
 func (s *Store) LiveSKUs(ctx context.Context, liveID string) ([]string, error) {

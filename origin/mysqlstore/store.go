@@ -20,61 +20,134 @@ import (
 
 // Store is the MySQL adapter. One concrete type, one file per entity.
 type Store struct {
-	db    *sql.DB
+	db *sql.DB
+	// batch is a small pool for order batches only. Its I/O deadlines and
+	// session settings bound every step of a batch, COMMIT included (the
+	// driver does not watch a context during COMMIT), and a transaction
+	// whose client vanished releases its row locks within wait_timeout.
+	batch *sql.DB
 	guard *depguard.Guard
+}
+
+type openOptions struct {
+	logger       mysql.Logger
+	batchTimeout time.Duration
+}
+
+// Option adjusts Open.
+type Option func(*openOptions)
+
+// WithLogger sends the driver's own messages (mostly a dropped connection
+// it is about to retry) to log at debug level instead of stderr.
+func WithLogger(log *slog.Logger) Option {
+	return func(o *openOptions) { o.logger = driverLogger{log} }
+}
+
+// WithBatchTimeout bounds each network read or write of an order batch,
+// and its lock waits (default 2s).
+func WithBatchTimeout(d time.Duration) Option {
+	return func(o *openOptions) { o.batchTimeout = d }
+}
+
+type driverLogger struct{ log *slog.Logger }
+
+func (d driverLogger) Print(v ...any) {
+	d.log.Debug("mysql driver", slog.String("msg", fmt.Sprint(v...)))
 }
 
 // Open connects with dsn and checks the connection. The DSN must carry
 // parseTime=true; Open adds it when missing, along with a short dial timeout
-// so an unreachable server fails fast.
+// so an unreachable server fails fast, and I/O deadlines so a hanging one
+// cannot hold a connection forever.
 func Open(ctx context.Context, dsn string, maxConns int, guard *depguard.Guard, opts ...Option) (*Store, error) {
+	o := openOptions{batchTimeout: 2 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: parse MYSQL_DSN: %w", err)
-	}
-	for _, o := range opts {
-		o(cfg)
 	}
 	if cfg.DBName == "" {
 		return nil, errors.New("mysqlstore: MYSQL_DSN names no database")
 	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
+	if o.logger != nil {
+		cfg.Logger = o.logger
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = time.Second
 	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	if maxConns <= 0 {
+		maxConns = 32
+	}
+	db, err := openPool(cfg, maxConns, 5*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+
+	bc := cfg.Clone()
+	bc.ReadTimeout, bc.WriteTimeout = o.batchTimeout, o.batchTimeout
+	if bc.Params == nil {
+		bc.Params = map[string]string{}
+	}
+	bc.Params["innodb_lock_wait_timeout"] = fmt.Sprint(max(1, int(o.batchTimeout.Round(time.Second)/time.Second)))
+	bc.Params["wait_timeout"] = "30"
+	// Idle connections are dropped before the server's 30 s wait_timeout
+	// closes them under our feet.
+	batch, err := openPool(bc, min(maxConns, 16), 20*time.Second)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, p := range []*sql.DB{db, batch} {
+		if err := p.PingContext(pctx); err != nil {
+			db.Close()
+			batch.Close()
+			return nil, fmt.Errorf("mysqlstore: connect: %w", err)
+		}
+	}
+	if guard == nil {
+		guard = depguard.New("mysql", depguard.Settings{})
+	}
+	return &Store{db: db, batch: batch, guard: guard}, nil
+}
+
+func openPool(cfg *mysql.Config, maxConns int, maxIdle time.Duration) (*sql.DB, error) {
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: connector: %w", err)
 	}
 	db := sql.OpenDB(connector)
-	if maxConns <= 0 {
-		maxConns = 32
-	}
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxLifetime(30 * time.Minute)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("mysqlstore: connect: %w", err)
-	}
-	if guard == nil {
-		guard = depguard.New("mysql", depguard.Settings{})
-	}
-	return &Store{db: db, guard: guard}, nil
+	db.SetConnMaxIdleTime(maxIdle)
+	return db, nil
 }
 
 // DB exposes the pool for migrations and tests.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// BatchDB exposes the order-batch pool, for tests that inspect its
+// sessions.
+func (s *Store) BatchDB() *sql.DB { return s.batch }
+
 // Guard is the breaker in front of MySQL.
 func (s *Store) Guard() *depguard.Guard { return s.guard }
 
-// Close closes the pool.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the pools.
+func (s *Store) Close() error { return errors.Join(s.batch.Close(), s.db.Close()) }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -82,21 +155,6 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("mysqlstore: ping: %w", err)
 	}
 	return nil
-}
-
-// Option adjusts the connection.
-type Option func(*mysql.Config)
-
-// WithLogger sends the driver's own messages (mostly a dropped connection
-// it is about to retry) to log at debug level instead of stderr.
-func WithLogger(log *slog.Logger) Option {
-	return func(c *mysql.Config) { c.Logger = driverLogger{log} }
-}
-
-type driverLogger struct{ log *slog.Logger }
-
-func (d driverLogger) Print(v ...any) {
-	d.log.Debug("mysql driver", slog.String("msg", fmt.Sprint(v...)))
 }
 
 // MySQL error numbers this package reacts to.

@@ -255,7 +255,7 @@ func (c *Committer) settleLater(batch []*job, results []mysqlstore.Result) {
 				return
 			case <-time.After(delay):
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			landed, err := c.db.BatchLanded(ctx, results)
 			cancel()
 			switch {
@@ -329,6 +329,8 @@ func (c *Committer) apply(batch []*job, results []mysqlstore.Result) {
 			e = stock.ErrInsufficientStock
 		case mysqlstore.RejectedLimit:
 			e = stock.ErrLimitExceeded
+		case mysqlstore.RejectedNotOpen:
+			e = stock.ErrSaleNotOpen
 		default:
 			e = stock.ErrIdempotencyKeyInUse
 		}
@@ -384,6 +386,26 @@ func (c *Committer) duplicate(j *job, first mysqlstore.Order) (outcome, *redisst
 		&redisstock.Confirmation{BuyerID: j.req.BuyerID, IdempotencyKey: j.req.IdempotencyKey, Fingerprint: j.req.Fingerprint, Response: body}
 }
 
+// giveBackLater releases a reservation that may or may not exist: now,
+// and once more a moment later in case the script ran after its reply was
+// given up on. The release acts only while the idempotency record names
+// this very order, so it never touches anything else.
+func (c *Committer) giveBackLater(req redisstock.ReserveRequest) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		j := &job{req: req}
+		for _, wait := range []time.Duration{0, time.Second} {
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(wait):
+			}
+			c.release(j)
+		}
+	}()
+}
+
 // release gives a reservation back and publishes the restored level.
 func (c *Committer) release(j *job) (stock.Level, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -404,7 +426,7 @@ func (c *Committer) release(j *job) (stock.Level, bool) {
 }
 
 func unavailable(err error) error {
-	if errorsIsAny(err, stock.ErrUnavailable) {
+	if errors.Is(err, stock.ErrUnavailable) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", stock.ErrUnavailable, err)

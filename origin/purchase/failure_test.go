@@ -802,7 +802,7 @@ func TestReplayAfterRedisFlush(t *testing.T) {
 // answer with its order.
 func TestRedisFlushBetweenAdmissionAndCommit(t *testing.T) {
 	const sku = "FLUSH2"
-	e, proxy, dsn := proxiedOrigin(t, func(c *app.Config) { c.PurchaseTimout = 10 * time.Second })
+	e, proxy, dsn := proxiedOrigin(t, func(c *app.Config) { c.PurchaseTimeout = 10 * time.Second })
 	db := openDB(t, dsn)
 	e.SetUpLive("FLUSH2", "", origintest.Product{SKU: sku, Stock: 10, PerBuyerLimit: 5, LowStockThreshold: 1})
 	if a := buy(e, "warm", "warm-1", sku, 1); a.Status != 201 {

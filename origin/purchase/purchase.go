@@ -14,6 +14,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"livecommerce/internal/depguard"
 	"livecommerce/internal/stock"
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/redisstock"
@@ -102,6 +103,11 @@ func (s *Service) Purchase(ctx context.Context, r Request) (Result, error) {
 		res, err = s.redis.Reserve(ctx, rr)
 	}
 	if err != nil {
+		if !errors.Is(err, depguard.ErrOpen) {
+			// The script may have run with only its reply lost (a read
+			// timeout): give back whatever it may have taken.
+			s.committer.giveBackLater(rr)
+		}
 		return Result{}, err
 	}
 	if refused(res.Outcome) && res.Held > 0 {
@@ -187,14 +193,4 @@ func receiptBody(rc Receipt) []byte {
 		panic(fmt.Sprintf("purchase: marshal receipt: %v", err)) // plain struct: cannot fail
 	}
 	return b
-}
-
-// errorsIsAny reports whether err matches any target.
-func errorsIsAny(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
 }

@@ -34,11 +34,12 @@ type Auto struct {
 }
 
 // NewAuto starts the background loop; interval 0 disables the sweep of
-// every sku. Close stops it.
-func NewAuto(db *mysqlstore.Store, rs *redisstock.Store, publish Publisher, log *slog.Logger, interval time.Duration) *Auto {
+// every sku. settle must exceed the longest a purchase stays between
+// reservation and commit. Close stops it.
+func NewAuto(db *mysqlstore.Store, rs *redisstock.Store, publish Publisher, log *slog.Logger, interval, settle time.Duration) *Auto {
 	a := &Auto{
 		db: db, rs: rs, publish: publish, log: log,
-		settle: 500 * time.Millisecond, interval: interval, cooldown: 2 * time.Second,
+		settle: settle, interval: interval, cooldown: 2 * time.Second,
 		pending: map[string]bool{}, checked: map[string]time.Time{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}

@@ -1,7 +1,8 @@
 // Package reconcile compares the Redis counters with the database of
-// record and repairs drift. A sku's difference counts as drift only if it is
-// the same on two looks a moment apart: a purchase between reservation and
-// commit differs for a few milliseconds and is left alone.
+// record and repairs drift. A sku's difference counts as drift only if the
+// sku did not change at all (same version) over two looks further apart
+// than any purchase stays between reservation and commit: a purchase in
+// flight is left alone, and the repair is a compare-and-set on the version.
 package reconcile
 
 import (
@@ -126,7 +127,7 @@ func RunSKUs(ctx context.Context, db *mysqlstore.Store, rs *redisstock.Store, pu
 		}
 		f := Finding{SKU: sku, RedisTotal: b.redis.Total, RedisSold: b.redis.Sold, DBStock: b.db.Stock, DBSold: b.db.Sold,
 			HeldMismatches: heldMismatches(b.redis.Held, b.db.Held)}
-		moved := a.redis.Sold != b.redis.Sold || a.db.Sold != b.db.Sold || a.redis.Total != b.redis.Total || a.db.Stock != b.db.Stock
+		moved := a.redis.Version != b.redis.Version || a.db.Sold != b.db.Sold || a.db.Stock != b.db.Stock
 		switch {
 		case !b.differs():
 			continue
@@ -134,7 +135,7 @@ func RunSKUs(ctx context.Context, db *mysqlstore.Store, rs *redisstock.Store, pu
 			f.SkippedMovedBefore = true
 		case repair:
 			snap := inventory.Snapshot(b.db)
-			l, ok, err := rs.Repair(ctx, snap, b.redis.Sold, time.Now())
+			l, ok, err := rs.Repair(ctx, snap, b.redis.Version, time.Now())
 			if err != nil {
 				return rep, err
 			}

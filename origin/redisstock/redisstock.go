@@ -57,9 +57,10 @@ func New(rdb redis.UniversalClient, guard *depguard.Guard, o Options) *Store {
 // Guard is the breaker in front of Redis.
 func (s *Store) Guard() *depguard.Guard { return s.guard }
 
-func (s *Store) skuKey(sku string) string   { return s.prefix + "sku:" + sku }
-func (s *Store) heldKey(sku string) string  { return s.prefix + "held:" + sku }
-func (s *Store) liveKey(live string) string { return s.prefix + "live:" + live }
+func (s *Store) skuKey(sku string) string    { return s.prefix + "sku:" + sku }
+func (s *Store) heldKey(sku string) string   { return s.prefix + "held:" + sku }
+func (s *Store) liveKey(live string) string  { return s.prefix + "live:" + live }
+func (s *Store) absentKey(sku string) string { return s.prefix + "absent:" + sku }
 
 // idemKey is per buyer; the buyer id's length keeps "a:b"+"c" and "a"+"b:c"
 // apart.
@@ -422,6 +423,47 @@ func (s *Store) ForgetLive(ctx context.Context, live string) error {
 	})
 }
 
+// MarkAbsent remembers for ttl that the database has no such sku, so a
+// flood of reads of it does not reach the database.
+func (s *Store) MarkAbsent(ctx context.Context, sku string, ttl time.Duration) error {
+	return s.guard.Do(func() error {
+		if err := s.rdb.Set(ctx, s.absentKey(sku), "1", ttl).Err(); err != nil {
+			return fmt.Errorf("redisstock: mark %s absent: %w", sku, err)
+		}
+		return nil
+	})
+}
+
+// Absent reports whether sku was recently found not to exist.
+func (s *Store) Absent(ctx context.Context, sku string) (bool, error) {
+	var n int64
+	err := s.guard.Do(func() error {
+		var err error
+		if n, err = s.rdb.Exists(ctx, s.absentKey(sku)).Result(); err != nil {
+			return fmt.Errorf("redisstock: absent %s: %w", sku, err)
+		}
+		return nil
+	})
+	return n == 1, err
+}
+
+// ForgetAbsent clears absence marks, for skus that were just created.
+func (s *Store) ForgetAbsent(ctx context.Context, skus []string) error {
+	if len(skus) == 0 {
+		return nil
+	}
+	keys := make([]string, len(skus))
+	for i, sku := range skus {
+		keys[i] = s.absentKey(sku)
+	}
+	return s.guard.Do(func() error {
+		if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
+			return fmt.Errorf("redisstock: forget absence of %d skus: %w", len(skus), err)
+		}
+		return nil
+	})
+}
+
 // Counters are the raw values reconcile compares with the database.
 type Counters struct {
 	Loaded      bool
@@ -465,10 +507,10 @@ func (s *Store) Counters(ctx context.Context, sku string) (Counters, error) {
 }
 
 // Repair overwrites a sku's counters with the database's values, unless the
-// sold counter moved away from expectSold since it was read. ok reports
-// whether it wrote.
-func (s *Store) Repair(ctx context.Context, snap Snapshot, expectSold int64, now time.Time) (l stock.Level, ok bool, err error) {
-	args := []any{expectSold, snap.Total, snap.Sold, snap.Version, now.UnixMilli()}
+// sku's version moved away from expectVersion since it was read. ok
+// reports whether it wrote.
+func (s *Store) Repair(ctx context.Context, snap Snapshot, expectVersion int64, now time.Time) (l stock.Level, ok bool, err error) {
+	args := []any{expectVersion, snap.Total, snap.Sold, snap.Version, now.UnixMilli()}
 	for b, n := range snap.Held {
 		args = append(args, b, n)
 	}

@@ -450,13 +450,14 @@ func TestRepair(t *testing.T) {
 	load(t, s, snap)
 	read := counters(t, s, "A1")
 
-	// A purchase lands between the comparison and the repair.
+	// A purchase lands between the comparison and the repair: the version
+	// moves, so the repair is refused.
 	reserve(t, s, req("b2", "k1", "A1", 1))
 	fix := snapshot("A1")
 	fix.Sold, fix.Version, fix.Held = 2, 5, map[string]int64{"b1": 2}
-	l, ok, err := s.Repair(ctx, fix, read.Sold, t0)
+	l, ok, err := s.Repair(ctx, fix, read.Version, t0)
 	if err != nil || ok {
-		t.Fatalf("Repair after sold moved = %+v, %v, %v; want ok false", l, ok, err)
+		t.Fatalf("Repair after the version moved = %+v, %v, %v; want ok false", l, ok, err)
 	}
 	if c := counters(t, s, "A1"); c.Sold != 3 || c.Held["b2"] != 1 {
 		t.Fatalf("counters after refused repair = %+v, want the purchase kept (sold 3, b2 holding 1)", c)
@@ -465,7 +466,7 @@ func TestRepair(t *testing.T) {
 	// Against fresh counters it writes the database's values.
 	read = counters(t, s, "A1")
 	fix.Sold, fix.Version, fix.Held = 1, 20, map[string]int64{"b9": 1}
-	l, ok, err = s.Repair(ctx, fix, read.Sold, t0)
+	l, ok, err = s.Repair(ctx, fix, read.Version, t0)
 	if err != nil || !ok {
 		t.Fatalf("Repair = %v, %v; want true, nil", ok, err)
 	}

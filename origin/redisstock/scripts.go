@@ -104,18 +104,19 @@ return 1
 `)
 
 // repairScript overwrites drifted counters with the database's, for
-// reconcile. It refuses when the counters moved since they were compared
-// (expected sold differs), so a purchase in between is never erased.
+// reconcile. It refuses when the sku changed at all since it was compared
+// (its version moved), so a purchase, give-back or merchant change in
+// between is never erased.
 // KEYS: sku hash, held hash.
-// ARGV: expected sold, total, sold, database version, now ms, then
+// ARGV: expected version, total, sold, database version, now ms, then
 // buyer/units pairs.
 var repairScript = redis.NewScript(`
-local s = redis.call('HMGET', KEYS[1], 'sold', 'ver', 'total', 'low', 'live')
+local s = redis.call('HMGET', KEYS[1], 'ver', 'total', 'low', 'live')
 if not s[1] or s[1] ~= ARGV[1] then return {'moved'} end
-local ver = tonumber(s[2]) + 1
+local ver = tonumber(s[1]) + 1
 if tonumber(ARGV[4]) > ver then ver = tonumber(ARGV[4]) end
 redis.call('HSET', KEYS[1], 'total', ARGV[2], 'sold', ARGV[3], 'ver', ver, 'upd', ARGV[5])
 redis.call('DEL', KEYS[2])
 for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
-return {'ok', tonumber(ARGV[2]) - tonumber(ARGV[3]), ver, s[5], s[4], ARGV[5]}
+return {'ok', tonumber(ARGV[2]) - tonumber(ARGV[3]), ver, s[4], s[3], ARGV[5]}
 `)
