@@ -115,6 +115,36 @@ func (s *Store) LiveSKUs(ctx context.Context, liveID string) ([]string, error) {
 	return skus, err
 }
 
+// Totals reads units on sale and units sold of each sku, for reconcile's
+// cheap first comparison.
+func (s *Store) Totals(ctx context.Context, skus []string) (map[string][2]int64, error) {
+	out := make(map[string][2]int64, len(skus))
+	if len(skus) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(skus))
+	for i, sku := range skus {
+		args[i] = sku
+	}
+	err := s.guard.Do(func() error {
+		rows, err := s.db.QueryContext(ctx, "SELECT sku, stock, sold FROM products WHERE sku IN ("+placeholders(len(skus))+")", args...)
+		if err != nil {
+			return fmt.Errorf("mysqlstore: totals: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var sku string
+			var t [2]int64
+			if err := rows.Scan(&sku, &t[0], &t[1]); err != nil {
+				return fmt.Errorf("mysqlstore: totals: %w", err)
+			}
+			out[sku] = t
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
 // AllSKUs lists every sku, for reconcile.
 func (s *Store) AllSKUs(ctx context.Context) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT sku FROM products ORDER BY sku")

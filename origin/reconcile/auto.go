@@ -85,12 +85,12 @@ func (a *Auto) loop() {
 		case <-a.kick:
 			a.check(ctx, a.due())
 		case <-sweep:
-			skus, err := a.db.AllSKUs(ctx)
+			rep, err := Sweep(ctx, a.db, a.rs, a.publish, a.settle)
 			if err != nil {
-				a.log.Warn("reconcile sweep: list skus", slog.Any("error", err))
+				a.log.Warn("reconcile sweep failed", slog.Any("error", err))
 				continue
 			}
-			a.check(ctx, skus)
+			a.logFindings(rep)
 		}
 	}
 }
@@ -136,6 +136,10 @@ func (a *Auto) check(ctx context.Context, skus []string) {
 		a.log.Warn("reconcile failed", slog.Int("skus", len(skus)), slog.Any("error", err))
 		return
 	}
+	a.logFindings(rep)
+}
+
+func (a *Auto) logFindings(rep Report) {
 	for _, f := range rep.Findings {
 		if f.Repaired {
 			a.log.Warn("stock counters repaired from the database", slog.String("finding", f.String()))

@@ -86,6 +86,40 @@ func Run(ctx context.Context, db *mysqlstore.Store, rs *redisstock.Store, publis
 	return RunSKUs(ctx, db, rs, publish, repair, settle, skus)
 }
 
+// sweepChunk is how many skus one comparison round trip covers.
+const sweepChunk = 1000
+
+// Sweep is the periodic check: it compares units on sale and sold of every
+// loaded sku in bulk (one Redis and one database round trip per thousand
+// skus) and gives only the skus that differ the full two-look check with
+// per-buyer holdings, which reads all of a sku's orders.
+func Sweep(ctx context.Context, db *mysqlstore.Store, rs *redisstock.Store, publish Publisher, settle time.Duration) (Report, error) {
+	skus, err := db.AllSKUs(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	var candidates []string
+	for lo := 0; lo < len(skus); lo += sweepChunk {
+		chunk := skus[lo:min(lo+sweepChunk, len(skus))]
+		inRedis, err := rs.Totals(ctx, chunk)
+		if err != nil {
+			return Report{}, err
+		}
+		inDB, err := db.Totals(ctx, chunk)
+		if err != nil {
+			return Report{}, err
+		}
+		for _, sku := range chunk {
+			if r, ok := inRedis[sku]; ok && r != inDB[sku] {
+				candidates = append(candidates, sku)
+			}
+		}
+	}
+	rep, err := RunSKUs(ctx, db, rs, publish, true, settle, candidates)
+	rep.Checked = len(skus)
+	return rep, err
+}
+
 // RunSKUs is Run for the given skus only.
 func RunSKUs(ctx context.Context, db *mysqlstore.Store, rs *redisstock.Store, publish Publisher, repair bool, settle time.Duration, skus []string) (Report, error) {
 	var rep Report

@@ -464,6 +464,36 @@ func (s *Store) ForgetAbsent(ctx context.Context, skus []string) error {
 	})
 }
 
+// Totals reads units on sale and units sold of each loaded sku, in one
+// round trip; skus that are not loaded are left out.
+func (s *Store) Totals(ctx context.Context, skus []string) (map[string][2]int64, error) {
+	out := make(map[string][2]int64, len(skus))
+	err := s.guard.Do(func() error {
+		cmds := make([]*redis.SliceCmd, len(skus))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, sku := range skus {
+				cmds[i] = p.HMGet(ctx, s.skuKey(sku), "total", "sold")
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("redisstock: totals of %d skus: %w", len(skus), err)
+		}
+		for i, c := range cmds {
+			if c.Val()[0] == nil {
+				continue
+			}
+			n, err := ints(c.Val())
+			if err != nil {
+				return fmt.Errorf("redisstock: totals of %s: %w", skus[i], err)
+			}
+			out[skus[i]] = [2]int64{n[0], n[1]}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Counters are the raw values reconcile compares with the database.
 type Counters struct {
 	Loaded      bool
