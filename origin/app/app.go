@@ -80,7 +80,7 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Deps, error) {
 		PoolSize: 128, MinIdleConns: 8, PoolTimeout: time.Second,
 	})
 	var err error
-	d.DB, err = mysqlstore.Open(ctx, c.MySQLDSN, c.MySQLMaxConns, dbGuard, mysqlstore.WithLogger(log), mysqlstore.WithBatchTimeout(c.CommitTimeout))
+	d.DB, err = mysqlstore.Open(ctx, c.MySQLDSN, c.MySQLMaxConns, dbGuard, mysqlstore.WithLogger(log), mysqlstore.WithBatchTimeout(c.CommitTimeout), mysqlstore.WithIOTimeout(30*time.Second))
 	if err != nil {
 		d.Redis.Close()
 		return nil, err

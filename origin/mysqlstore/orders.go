@@ -3,6 +3,7 @@ package mysqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -214,8 +215,9 @@ func (s *Store) commitOnce(ctx context.Context, reqs []OrderRequest, now time.Ti
 
 	if err := tx.Commit(); err != nil {
 		committed = true // nothing left to roll back either way
-		if mysqlErrNo(err) != 0 {
-			// The server answered: the transaction is rolled back.
+		if commitNeverSent(err) || mysqlErrNo(err) != 0 {
+			// Either COMMIT never left, or the server answered: the
+			// transaction is rolled back.
 			return nil, fmt.Errorf("mysqlstore: commit order batch: %w", err)
 		}
 		// The connection failed with COMMIT sent: it may or may not
@@ -281,6 +283,15 @@ func (s *Store) BatchLanded(ctx context.Context, results []Result) (bool, error)
 		return false, nil
 	}
 	return false, fmt.Errorf("mysqlstore: look up order %s: %w", probe, err)
+}
+
+// commitNeverSent recognises COMMIT errors raised before anything reached
+// the server: database/sql refuses a transaction whose context ended or
+// that is already over, and the driver says ErrBadConn only when it wrote
+// nothing.
+func commitNeverSent(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, sql.ErrTxDone) || errors.Is(err, driver.ErrBadConn)
 }
 
 type saleWindow struct{ start, end sql.NullTime }

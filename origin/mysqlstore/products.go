@@ -70,6 +70,25 @@ FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ?`, sku).Scan(
 	return ps, err
 }
 
+// SaleWindow returns the sale window of a sku's live (zero times when
+// open-ended).
+func (s *Store) SaleWindow(ctx context.Context, sku string) (start, end time.Time, err error) {
+	err = s.guard.Do(func() error {
+		var st, en sql.NullTime
+		err := s.db.QueryRowContext(ctx,
+			"SELECT l.sale_starts_at, l.sale_ends_at FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ?", sku).Scan(&st, &en)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("mysqlstore: sale window of %s: %w", sku, err)
+		}
+		start, end = st.Time, en.Time
+		return nil
+	})
+	return start, end, err
+}
+
 // RaiseVersion lifts a sku's version floor to at least v.
 func (s *Store) RaiseVersion(ctx context.Context, sku string, v int64) error {
 	return s.guard.Do(func() error {

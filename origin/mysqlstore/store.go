@@ -32,6 +32,7 @@ type Store struct {
 type openOptions struct {
 	logger       mysql.Logger
 	batchTimeout time.Duration
+	ioTimeout    time.Duration
 }
 
 // Option adjusts Open.
@@ -41,6 +42,13 @@ type Option func(*openOptions)
 // it is about to retry) to log at debug level instead of stderr.
 func WithLogger(log *slog.Logger) Option {
 	return func(o *openOptions) { o.logger = driverLogger{log} }
+}
+
+// WithIOTimeout bounds each network read or write of the general pool, so
+// a hanging server cannot hold a connection forever (default: none, for
+// commands such as migrate whose statements may run long).
+func WithIOTimeout(d time.Duration) Option {
+	return func(o *openOptions) { o.ioTimeout = d }
 }
 
 // WithBatchTimeout bounds each network read or write of an order batch,
@@ -80,10 +88,10 @@ func Open(ctx context.Context, dsn string, maxConns int, guard *depguard.Guard, 
 		cfg.Timeout = time.Second
 	}
 	if cfg.ReadTimeout == 0 {
-		cfg.ReadTimeout = 30 * time.Second
+		cfg.ReadTimeout = o.ioTimeout
 	}
 	if cfg.WriteTimeout == 0 {
-		cfg.WriteTimeout = 30 * time.Second
+		cfg.WriteTimeout = o.ioTimeout
 	}
 	if maxConns <= 0 {
 		maxConns = 32
@@ -94,11 +102,13 @@ func Open(ctx context.Context, dsn string, maxConns int, guard *depguard.Guard, 
 	}
 
 	bc := cfg.Clone()
-	bc.ReadTimeout, bc.WriteTimeout = o.batchTimeout, o.batchTimeout
+	// A lock wait ends first (a retryable 1205), a network read a second
+	// after the batch's own deadline (a COMMIT lost on the way).
+	bc.ReadTimeout, bc.WriteTimeout = o.batchTimeout+time.Second, o.batchTimeout+time.Second
 	if bc.Params == nil {
 		bc.Params = map[string]string{}
 	}
-	bc.Params["innodb_lock_wait_timeout"] = fmt.Sprint(max(1, int(o.batchTimeout.Round(time.Second)/time.Second)))
+	bc.Params["innodb_lock_wait_timeout"] = fmt.Sprint(max(1, int(o.batchTimeout/time.Second)))
 	bc.Params["wait_timeout"] = "30"
 	// Idle connections are dropped before the server's 30 s wait_timeout
 	// closes them under our feet.

@@ -278,6 +278,7 @@ func (c *Committer) settleLater(batch []*job, results []mysqlstore.Result) {
 func (c *Committer) apply(batch []*job, results []mysqlstore.Result) {
 	var confirms []redisstock.Confirmation
 	latest := map[string]stock.Level{}
+	stockDrift, windowDrift := map[string]bool{}, map[string]bool{}
 	outs := make([]outcome, len(batch))
 	for i, r := range results {
 		j := batch[i]
@@ -316,9 +317,15 @@ func (c *Committer) apply(batch []*job, results []mysqlstore.Result) {
 			continue
 		}
 		// Otherwise the database's word stands, and the counters are
-		// repaired in the background.
+		// brought in line (below, once per sku) and fully reconciled in
+		// the background.
 		c.release(j)
 		c.drift.Drifted(j.req.SKU)
+		if r.Verdict == mysqlstore.RejectedNotOpen {
+			windowDrift[j.req.SKU] = true
+		} else {
+			stockDrift[j.req.SKU] = true
+		}
 		var e error
 		switch r.Verdict {
 		case mysqlstore.RejectedNotFound:
@@ -339,6 +346,7 @@ func (c *Committer) apply(batch []*job, results []mysqlstore.Result) {
 			slog.String("sku", j.req.SKU), slog.String("reason", e.Error()))
 		outs[i] = outcome{err: e}
 	}
+	c.realign(stockDrift, windowDrift)
 	// One conditional UPDATE per sku with committed orders in the batch.
 	c.rowWrites.Add(float64(len(latest)))
 
@@ -357,6 +365,49 @@ func (c *Committer) apply(batch []*job, results []mysqlstore.Result) {
 	}
 	for i, j := range batch {
 		deliver(j, outs[i])
+	}
+}
+
+// realign corrects Redis where the database just refused what it
+// admitted, without waiting for reconcile's two looks (which a sku under
+// steady demand, each refused attempt moving its version, might never
+// pass). Remaining is only ever lowered to what the database has left,
+// which is never below the units truly available (reservations in flight
+// are counted in Redis, not yet in the database), so this cannot take a
+// purchase in flight away. A refused sale window is reloaded whole.
+func (c *Committer) realign(stockDrift, windowDrift map[string]bool) {
+	if len(stockDrift) == 0 && len(windowDrift) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for sku := range stockDrift {
+		totals, err := c.db.Totals(ctx, []string{sku})
+		if err != nil {
+			c.log.Warn("could not read totals to realign Redis", slog.String("sku", sku), slog.Any("error", err))
+			continue
+		}
+		t, ok := totals[sku]
+		if !ok {
+			continue
+		}
+		l, lowered, err := c.redis.Clamp(ctx, sku, t[0], t[1], time.Now())
+		if err != nil {
+			c.log.Warn("could not realign Redis with the database", slog.String("sku", sku), slog.Any("error", err))
+			continue
+		}
+		if lowered {
+			c.publish.Publish(l)
+		}
+	}
+	for sku := range windowDrift {
+		start, end, err := c.db.SaleWindow(ctx, sku)
+		if err == nil {
+			err = c.redis.SetWindow(ctx, []string{sku}, start, end)
+		}
+		if err != nil {
+			c.log.Warn("could not reload a sale window into Redis", slog.String("sku", sku), slog.Any("error", err))
+		}
 	}
 }
 
@@ -391,6 +442,13 @@ func (c *Committer) duplicate(j *job, first mysqlstore.Order) (outcome, *redisst
 // given up on. The release acts only while the idempotency record names
 // this very order, so it never touches anything else.
 func (c *Committer) giveBackLater(req redisstock.ReserveRequest) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		// Shutting down: no background work may start after Close.
+		c.release(&job{req: req})
+		return
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -559,6 +559,25 @@ func (s *Store) Repair(ctx context.Context, snap Snapshot, expectVersion int64, 
 	return l, ok, err
 }
 
+// Clamp lowers a sku's remaining to the database's stock - sold when Redis
+// shows more, as long as both agree on the units on sale. lowered reports
+// a change.
+func (s *Store) Clamp(ctx context.Context, sku string, dbStock, dbSold int64, now time.Time) (l stock.Level, lowered bool, err error) {
+	err = s.guard.Do(func() error {
+		v, err := clampScript.Run(ctx, s.rdb, []string{s.skuKey(sku)}, dbStock, dbSold, now.UnixMilli()).Slice()
+		if err != nil {
+			return fmt.Errorf("redisstock: clamp %s: %w", sku, err)
+		}
+		if tag, _ := v[0].(string); tag != "ok" {
+			return nil
+		}
+		l, err = decodeLevel(sku, v[1:])
+		lowered = err == nil
+		return err
+	})
+	return l, lowered, err
+}
+
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {

@@ -103,6 +103,21 @@ end
 return 1
 `)
 
+// clampScript lowers a sku's remaining to at most the database's, after
+// the database refused a purchase Redis admitted. It only ever raises sold,
+// and only while both sides agree on the units on sale.
+// KEYS: sku hash. ARGV: database stock, database sold, now ms.
+var clampScript = redis.NewScript(`
+local s = redis.call('HMGET', KEYS[1], 'total', 'sold', 'low', 'live')
+if not s[1] or tonumber(s[1]) ~= tonumber(ARGV[1]) then return {'skip'} end
+local dbRemaining = tonumber(ARGV[1]) - tonumber(ARGV[2])
+if tonumber(s[1]) - tonumber(s[2]) <= dbRemaining then return {'skip'} end
+local sold = tonumber(s[1]) - dbRemaining
+redis.call('HSET', KEYS[1], 'sold', sold, 'upd', ARGV[3])
+local ver = redis.call('HINCRBY', KEYS[1], 'ver', 1)
+return {'ok', dbRemaining, ver, s[4], s[3], ARGV[3]}
+`)
+
 // repairScript overwrites drifted counters with the database's, for
 // reconcile. It refuses when the sku changed at all since it was compared
 // (its version moved), so a purchase, give-back or merchant change in

@@ -29,11 +29,15 @@ const warnEvery = 10 * time.Second
 
 // Publisher sends stock events.
 type Publisher struct {
-	nc      *nats.Conn
-	log     *slog.Logger
-	queue   chan stock.Level
-	done    chan struct{}
-	close   sync.Once
+	nc    *nats.Conn
+	log   *slog.Logger
+	queue chan stock.Level
+	done  chan struct{}
+	// mu guards closed: a late caller after Close (a handler that outlived
+	// the shutdown deadline) must get a drop, not a send on a closed
+	// channel.
+	mu      sync.RWMutex
+	closed  bool
 	sent    prometheus.Counter
 	dropped prometheus.Counter
 
@@ -63,6 +67,12 @@ func New(nc *nats.Conn, reg prometheus.Registerer, log *slog.Logger) *Publisher 
 // Publish queues one level as an event. It never blocks: the purchase
 // path calls it.
 func (p *Publisher) Publish(l stock.Level) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		p.drop(l, "publisher closed")
+		return
+	}
 	select {
 	case p.queue <- l:
 	default:
@@ -70,10 +80,15 @@ func (p *Publisher) Publish(l stock.Level) {
 	}
 }
 
-// Close sends what is queued and stops the sender. Publish must not be
-// called after Close.
+// Close sends what is queued and stops the sender; later events are
+// dropped.
 func (p *Publisher) Close() {
-	p.close.Do(func() { close(p.queue) })
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.queue)
+	}
+	p.mu.Unlock()
 	<-p.done
 }
 
