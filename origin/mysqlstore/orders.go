@@ -263,7 +263,13 @@ func (s *Store) BatchLanded(ctx context.Context, results []Result) (bool, error)
 	if _, err := conn.ExecContext(ctx, "SET SESSION wsrep_sync_wait = 1"); err != nil && mysqlErrNo(err) != unknownVariable {
 		return false, fmt.Errorf("mysqlstore: settle batch: %w", err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION wsrep_sync_wait = DEFAULT")
+	defer func() {
+		// A session left with causal reads on would slow every later
+		// batch on it: if the reset fails, the connection is discarded.
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "SET SESSION wsrep_sync_wait = DEFAULT"); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("mysqlstore: settle batch: %w", err)

@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/redis/go-redis/v9"
 
 	"livecommerce/internal/depguard"
 	"livecommerce/internal/stock"
@@ -103,7 +105,7 @@ func (s *Service) Purchase(ctx context.Context, r Request) (Result, error) {
 		res, err = s.redis.Reserve(ctx, rr)
 	}
 	if err != nil {
-		if !errors.Is(err, depguard.ErrOpen) {
+		if mayHaveRun(err) {
 			// The script may have run with only its reply lost (a read
 			// timeout): give back whatever it may have taken.
 			s.committer.giveBackLater(rr)
@@ -152,6 +154,20 @@ func (s *Service) Purchase(ctx context.Context, r Request) (Result, error) {
 		// or release); the buyer learns which by retrying the key.
 		return Result{}, ErrOutcomePending
 	}
+}
+
+// mayHaveRun tells a Reserve error after which the script may have run
+// from one where it certainly was not sent: the breaker refused, no pooled
+// connection was free, or the connection could not be made.
+func mayHaveRun(err error) bool {
+	var op *net.OpError
+	switch {
+	case errors.Is(err, depguard.ErrOpen), errors.Is(err, redis.ErrPoolTimeout):
+		return false
+	case errors.As(err, &op) && op.Op == "dial":
+		return false
+	}
+	return true
 }
 
 func refused(o redisstock.Outcome) bool {
