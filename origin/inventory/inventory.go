@@ -12,8 +12,7 @@ import (
 	"sort"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"livecommerce/internal/flight"
 	"livecommerce/internal/stock"
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/redisstock"
@@ -30,7 +29,7 @@ type Inventory struct {
 	db      *mysqlstore.Store
 	publish Publisher
 	log     *slog.Logger
-	group   singleflight.Group
+	group   flight.Group
 	// rebuilds is a semaphore of maxConcurrentRebuilds.
 	rebuilds chan struct{}
 }
@@ -60,7 +59,7 @@ func NextEpoch(v int64) int64 { return ((v >> epochBits) + 1) << epochBits }
 // Rebuild loads one sku from the database into Redis unless it is already
 // there. Concurrent calls for the same sku share one database read.
 func (inv *Inventory) Rebuild(ctx context.Context, sku string) error {
-	_, err, _ := inv.group.Do("sku:"+sku, func() (any, error) {
+	_, err := inv.group.Do(ctx, "sku:"+sku, func() (any, error) {
 		// Detach from the first caller's cancellation: the others wait on
 		// the same result.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -143,7 +142,8 @@ func (inv *Inventory) Levels(ctx context.Context, skus []string) ([]stock.Level,
 	if err != nil {
 		return nil, err
 	}
-	var rebuilt []string
+	// Rebuilds are rare (a fresh or flushed Redis) and each costs a
+	// database read already, so each rebuilt sku is simply read again.
 	for i, m := range missing {
 		if !m {
 			continue
@@ -155,20 +155,11 @@ func (inv *Inventory) Levels(ctx context.Context, skus []string) ([]stock.Level,
 		if err != nil {
 			return nil, err
 		}
-		rebuilt = append(rebuilt, skus[i])
-	}
-	if len(rebuilt) > 0 {
-		again, stillMissing, err := inv.redis.Levels(ctx, rebuilt)
+		again, stillMissing, err := inv.redis.Levels(ctx, skus[i:i+1])
 		if err != nil {
 			return nil, err
 		}
-		j := 0
-		for i := range skus {
-			if missing[i] && j < len(rebuilt) && skus[i] == rebuilt[j] {
-				levels[i], missing[i] = again[j], stillMissing[j]
-				j++
-			}
-		}
+		levels[i], missing[i] = again[0], stillMissing[0]
 	}
 	out := levels[:0]
 	for i, l := range levels {
@@ -187,7 +178,7 @@ func (inv *Inventory) LiveLevels(ctx context.Context, liveID string) ([]stock.Le
 		return nil, err
 	}
 	if !loaded {
-		v, err, _ := inv.group.Do("live:"+liveID, func() (any, error) {
+		v, err := inv.group.Do(ctx, "live:"+liveID, func() (any, error) {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			skus, err := inv.db.LiveSKUs(ctx, liveID)

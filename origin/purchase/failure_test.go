@@ -1,15 +1,11 @@
 package purchase_test
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -1085,164 +1081,6 @@ collect:
 	}
 }
 
-// commitTrap is a TCP proxy in front of MySQL that fails one COMMIT on
-// purpose, so the origin cannot know whether its transaction landed. Once
-// armed, the next COMMIT is either passed to the server (landed) or dropped
-// (lost); the server's answer never reaches the origin, every connection is
-// closed and new ones are refused until Restore. It reads the client side
-// as MySQL packets to find the COMMIT.
-type commitTrap struct {
-	target string
-	ln     net.Listener
-	sprung chan struct{}
-
-	mu    sync.Mutex
-	armed int // 0 off, trapLanded, trapLost
-	down  bool
-	conns map[net.Conn]struct{}
-}
-
-const (
-	trapLanded = 1
-	trapLost   = 2
-)
-
-func startCommitTrap(t *testing.T, target string) *commitTrap {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("trap listen: %v", err)
-	}
-	p := &commitTrap{target: target, ln: ln, sprung: make(chan struct{}), conns: map[net.Conn]struct{}{}}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		p.closeAll()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); p.serve(c) }()
-		}
-	}()
-	return p
-}
-
-func (p *commitTrap) Addr() string { return p.ln.Addr().String() }
-
-func (p *commitTrap) arm(mode int) {
-	p.mu.Lock()
-	p.armed = mode
-	p.mu.Unlock()
-}
-
-func (p *commitTrap) Restore() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
-
-func (p *commitTrap) track(cs ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down {
-		for _, c := range cs {
-			c.Close()
-		}
-		return false
-	}
-	for _, c := range cs {
-		p.conns[c] = struct{}{}
-	}
-	return true
-}
-
-func (p *commitTrap) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-// spring reports the armed mode, once, and takes the proxy down.
-func (p *commitTrap) spring() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	m := p.armed
-	if m != 0 {
-		p.armed, p.down = 0, true
-		close(p.sprung)
-	}
-	return m
-}
-
-func (p *commitTrap) serve(client net.Conn) {
-	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil {
-		client.Close()
-		return
-	}
-	if !p.track(client, server) {
-		server.Close()
-		return
-	}
-	var frozen atomic.Bool // the COMMIT's answer must not reach the origin
-	go func() {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := server.Read(buf)
-			if n > 0 && !frozen.Load() {
-				if _, werr := client.Write(buf[:n]); werr != nil {
-					break
-				}
-			}
-			if err != nil {
-				break
-			}
-		}
-		client.Close()
-		server.Close()
-	}()
-	r := bufio.NewReader(client)
-	for {
-		hdr := make([]byte, 4)
-		if _, err := io.ReadFull(r, hdr); err != nil {
-			break
-		}
-		body := make([]byte, int(hdr[0])|int(hdr[1])<<8|int(hdr[2])<<16)
-		if _, err := io.ReadFull(r, body); err != nil {
-			break
-		}
-		pkt := append(hdr, body...)
-		// COM_QUERY (0x03) "COMMIT", as database/sql's Tx.Commit sends it.
-		if len(body) > 1 && body[0] == 0x03 && strings.EqualFold(strings.TrimSpace(string(body[1:])), "COMMIT") {
-			if mode := p.spring(); mode != 0 {
-				frozen.Store(true)
-				if mode == trapLanded {
-					server.Write(pkt)
-					time.Sleep(300 * time.Millisecond) // the server commits
-				}
-				p.closeAll()
-				break
-			}
-		}
-		if _, err := server.Write(pkt); err != nil {
-			break
-		}
-	}
-	client.Close()
-	server.Close()
-}
-
 // TestCommitOutcomeUnknown breaks the connection exactly during a batch's
 // COMMIT and keeps MySQL away until the committer gives up asking whether
 // it landed. The buyer was told "outcome not known yet; retry with the same
@@ -1252,32 +1090,24 @@ func (p *commitTrap) serve(client net.Conn) {
 func TestCommitOutcomeUnknown(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		mode int
+		mode commitFault
 	}{
-		{"landed", trapLanded},
-		{"lost", trapLost},
+		{"landed", lateCommit},
+		{"lost", dropCommit},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			const sku = "UNKNOWN1"
-			dsn := origintest.Database(t)
-			cfg, err := mysql.ParseDSN(dsn)
-			if err != nil {
-				t.Fatalf("parse DSN: %v", err)
-			}
-			trap := startCommitTrap(t, cfg.Addr)
-			cfg.Addr = trap.Addr()
-			e := origintest.Start(t, origintest.Options{MySQLDSN: cfg.FormatDSN()})
-			db := openDB(t, dsn)
+			e, tap, db := tappedOrigin(t, nil)
 			e.SetUpLive("UNKNOWN", "", origintest.Product{SKU: sku, Stock: 10, PerBuyerLimit: 5, LowStockThreshold: 1})
 			if a := buy(e, "warm", "warm-1", sku, 1); a.Status != 201 {
 				t.Fatalf("first purchase: got %s, want 201", a)
 			}
 
-			trap.arm(tc.mode)
+			sprung := tap.armThenDown(tc.mode)
 			first := buy(e, "b1", "k1", sku, 2)
 			select {
-			case <-trap.sprung:
+			case <-sprung:
 			case <-time.After(5 * time.Second):
 				t.Fatalf("no COMMIT went through the trap (purchase answered %s)", first)
 			}
@@ -1288,7 +1118,7 @@ func TestCommitOutcomeUnknown(t *testing.T) {
 			// The committer asks for about 3 s whether the batch landed;
 			// MySQL stays away longer, so it has to give up.
 			time.Sleep(4*time.Second - time.Since(sprungAt))
-			trap.Restore()
+			tap.restore()
 			if !waitFor(5*time.Second, func() bool {
 				r, err := e.Do("GET", "/readyz", nil)
 				return err == nil && r.Status == 200
@@ -1298,8 +1128,8 @@ func TestCommitOutcomeUnknown(t *testing.T) {
 
 			var o orderRow
 			landed := db.QueryRow("SELECT id, quantity FROM orders WHERE buyer_id = 'b1' AND idempotency_key = 'k1'").Scan(&o.ID, &o.Qty) == nil
-			if landed != (tc.mode == trapLanded) {
-				t.Fatalf("order in the database: %v, want %v (the trap did not work as meant)", landed, tc.mode == trapLanded)
+			if landed != (tc.mode == lateCommit) {
+				t.Fatalf("order in the database: %v, want %v (the tap did not work as meant)", landed, tc.mode == lateCommit)
 			}
 			// The buyer retries the same key, as told, for 10 s.
 			began := time.Now()

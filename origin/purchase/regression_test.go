@@ -57,7 +57,9 @@ const (
 // mysqlTap sits between the origin and MySQL and reads the origin's side
 // as MySQL packets: it counts the SELECT statements the origin sends, and
 // once armed it applies a commitFault to the next COMMIT of a transaction
-// that inserted orders.
+// that inserted orders. Armed with armThenDown, it also cuts every other
+// connection when the fault springs and refuses new ones until restore,
+// so the origin cannot ask MySQL whether the batch landed for a while.
 type mysqlTap struct {
 	target  string
 	ln      net.Listener
@@ -65,10 +67,12 @@ type mysqlTap struct {
 	stop    chan struct{} // closed at cleanup: swallowed sessions end
 	wg      sync.WaitGroup
 
-	mu     sync.Mutex
-	fault  commitFault
-	sprung chan struct{}
-	conns  map[net.Conn]struct{}
+	mu       sync.Mutex
+	fault    commitFault
+	thenDown bool // cut the rest and refuse new connections once sprung
+	down     bool
+	sprung   chan struct{}
+	conns    map[net.Conn]struct{}
 }
 
 func startMySQLTap(t *testing.T, target string) *mysqlTap {
@@ -106,18 +110,53 @@ func (p *mysqlTap) Addr() string { return p.ln.Addr().String() }
 func (p *mysqlTap) arm(f commitFault) <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.fault, p.sprung = f, make(chan struct{})
+	p.fault, p.thenDown, p.sprung = f, false, make(chan struct{})
 	return p.sprung
 }
 
-func (p *mysqlTap) take() commitFault {
+// armThenDown is arm, and MySQL stays away from the moment the fault
+// springs until restore.
+func (p *mysqlTap) armThenDown(f commitFault) <-chan struct{} {
+	sprung := p.arm(f)
+	p.mu.Lock()
+	p.thenDown = true
+	p.mu.Unlock()
+	return sprung
+}
+
+// restore lets new connections through again.
+func (p *mysqlTap) restore() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+func (p *mysqlTap) isDown() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.down
+}
+
+// take returns the armed fault, if any, for the COMMIT passing through
+// the pair client/server, which the fault then handles itself.
+func (p *mysqlTap) take(client, server net.Conn) commitFault {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f := p.fault
-	if f != passCommit {
-		p.fault = passCommit
-		close(p.sprung)
+	if f == passCommit {
+		return f
 	}
+	p.fault = passCommit
+	if p.thenDown {
+		p.down = true
+		for c := range p.conns {
+			if c != client && c != server {
+				c.Close()
+				delete(p.conns, c)
+			}
+		}
+	}
+	close(p.sprung)
 	return f
 }
 
@@ -153,6 +192,10 @@ func hasPrefixFold(s, prefix string) bool {
 }
 
 func (p *mysqlTap) serve(client net.Conn) {
+	if p.isDown() {
+		client.Close()
+		return
+	}
 	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		client.Close()
@@ -200,7 +243,7 @@ func (p *mysqlTap) serve(client net.Conn) {
 				if !batch {
 					break
 				}
-				switch p.take() {
+				switch p.take(client, server) {
 				case lateCommit:
 					client.Close()
 					time.Sleep(300 * time.Millisecond)

@@ -13,8 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"livecommerce/internal/flight"
 	"livecommerce/internal/stock"
 )
 
@@ -47,7 +46,7 @@ type Cache struct {
 	src        Source
 	ttl        time.Duration
 	maxEntries int
-	group      singleflight.Group
+	group      flight.Group
 
 	mu      sync.RWMutex
 	entries map[string]entry
@@ -113,7 +112,7 @@ func (c *Cache) get(ctx context.Context, key string, load func(context.Context) 
 	if ok && now.Before(e.expires) {
 		return e.answer, nil
 	}
-	v, err, _ := c.group.Do(key, func() (any, error) {
+	v, err := c.group.Do(ctx, key, func() (any, error) {
 		// The shared load must not die with the first caller's context.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
