@@ -114,32 +114,21 @@ func routeLabel(own, last *fiber.Route, err error) string {
 	return last.Path
 }
 
-// methodLabel maps a method onto a constant. Beyond bounding the label set,
-// this matters because Fiber's c.Method() may point into a buffer that
-// fasthttp reuses, and a label value is kept for the life of the process.
+// methodLabels maps each standard method onto itself. Looking the label
+// up here, rather than using c.Method(), bounds the label set and yields
+// the constant string: c.Method() may point into a buffer fasthttp reuses,
+// and a label value is kept for the life of the process.
+var methodLabels = map[string]string{
+	fiber.MethodGet: fiber.MethodGet, fiber.MethodHead: fiber.MethodHead, fiber.MethodPost: fiber.MethodPost,
+	fiber.MethodPut: fiber.MethodPut, fiber.MethodPatch: fiber.MethodPatch, fiber.MethodDelete: fiber.MethodDelete,
+	fiber.MethodOptions: fiber.MethodOptions, fiber.MethodConnect: fiber.MethodConnect, fiber.MethodTrace: fiber.MethodTrace,
+}
+
 func methodLabel(m string) string {
-	switch m {
-	case fiber.MethodGet:
-		return fiber.MethodGet
-	case fiber.MethodHead:
-		return fiber.MethodHead
-	case fiber.MethodPost:
-		return fiber.MethodPost
-	case fiber.MethodPut:
-		return fiber.MethodPut
-	case fiber.MethodPatch:
-		return fiber.MethodPatch
-	case fiber.MethodDelete:
-		return fiber.MethodDelete
-	case fiber.MethodOptions:
-		return fiber.MethodOptions
-	case fiber.MethodConnect:
-		return fiber.MethodConnect
-	case fiber.MethodTrace:
-		return fiber.MethodTrace
-	default:
-		return "OTHER"
+	if l, ok := methodLabels[m]; ok {
+		return l
 	}
+	return "OTHER"
 }
 
 // Handler serves the metrics gathered by g in the Prometheus text format.

@@ -15,32 +15,49 @@ import (
 	"livecommerce/origin/origintest"
 )
 
-// latencies records per-request latency across goroutines and reports
-// percentiles with the benchmark.
-type latencies struct {
-	ch chan time.Duration
-	h  *hdrhistogram.Histogram
-}
-
-func newLatencies() *latencies {
-	l := &latencies{ch: make(chan time.Duration, 4096), h: hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)}
-	return l
-}
-
-func (l *latencies) collect() chan struct{} {
-	done := make(chan struct{})
+// hammer runs b.N requests from 32 concurrent clients (2 cores × 16),
+// each built by send from its sequence number, and reports p50 and p99
+// from an HdrHistogram. It fails the benchmark if any request errs or
+// answers another status than want.
+func hammer(b *testing.B, client *http.Client, want int, send func(n int64) *http.Request) {
+	b.Helper()
+	h := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
+	samples := make(chan time.Duration, 4096)
+	recorded := make(chan struct{})
 	go func() {
-		for d := range l.ch {
-			l.h.RecordValue(int64(d / time.Microsecond))
+		for d := range samples {
+			h.RecordValue(int64(d / time.Microsecond))
 		}
-		close(done)
+		close(recorded)
 	}()
-	return done
-}
-
-func (l *latencies) report(b *testing.B) {
-	b.ReportMetric(float64(l.h.ValueAtQuantile(50))/1000, "p50-ms")
-	b.ReportMetric(float64(l.h.ValueAtQuantile(99))/1000, "p99-ms")
+	var seq, failures atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := send(seq.Add(1))
+			start := time.Now()
+			res, err := client.Do(req)
+			if err != nil {
+				failures.Add(1)
+				continue
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			samples <- time.Since(start)
+			if res.StatusCode != want {
+				failures.Add(1)
+			}
+		}
+	})
+	b.StopTimer()
+	close(samples)
+	<-recorded
+	b.ReportMetric(float64(h.ValueAtQuantile(50))/1000, "p50-ms")
+	b.ReportMetric(float64(h.ValueAtQuantile(99))/1000, "p99-ms")
+	if f := failures.Load(); f > 0 {
+		b.Fatalf("%d of %d requests failed", f, b.N)
+	}
 }
 
 func counter(b *testing.B, e *origintest.Env, name string) float64 {
@@ -79,41 +96,15 @@ func BenchmarkPurchase(b *testing.B) {
 	for i := range tokens {
 		tokens[i] = e.Token(fmt.Sprintf("bench-buyer-%d", i))
 	}
-	lat := newLatencies()
-	done := lat.collect()
-	var seq, failures atomic.Int64
 	rowsBefore := counter(b, e, "purchase_product_row_updates_total")
-	b.SetParallelism(16) // 32 concurrent buyers on 2 cores
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := seq.Add(1)
-			req, _ := http.NewRequest("POST", e.URL+"/v1/purchases", strings.NewReader(`{"sku":"HOT","quantity":1}`))
-			req.Header.Set("Authorization", "Bearer "+tokens[n%buyers])
-			req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d", n))
-			start := time.Now()
-			res, err := e.Client.Do(req)
-			if err != nil {
-				failures.Add(1)
-				continue
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			lat.ch <- time.Since(start)
-			if res.StatusCode != 201 {
-				failures.Add(1)
-			}
-		}
+	hammer(b, e.Client, 201, func(n int64) *http.Request {
+		req, _ := http.NewRequest("POST", e.URL+"/v1/purchases", strings.NewReader(`{"sku":"HOT","quantity":1}`))
+		req.Header.Set("Authorization", "Bearer "+tokens[n%buyers])
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d", n))
+		return req
 	})
-	b.StopTimer()
-	close(lat.ch)
-	<-done
-	lat.report(b)
 	rows := counter(b, e, "purchase_product_row_updates_total") - rowsBefore
 	b.ReportMetric(rows/float64(b.N), "row-updates/purchase")
-	if f := failures.Load(); f > 0 {
-		b.Fatalf("%d of %d purchases failed", f, b.N)
-	}
 }
 
 // BenchmarkStockRead reads one sku's stock from many clients at once: the
@@ -121,32 +112,8 @@ func BenchmarkPurchase(b *testing.B) {
 func BenchmarkStockRead(b *testing.B) {
 	e := origintest.Start(b, origintest.Options{})
 	e.SetUpLive("BENCHR", "", origintest.Product{SKU: "READ", Stock: 1000, PerBuyerLimit: 2})
-	lat := newLatencies()
-	done := lat.collect()
-	var failures atomic.Int64
-	b.SetParallelism(16)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			start := time.Now()
-			res, err := e.Client.Get(e.URL + "/v1/products/READ/stock")
-			if err != nil {
-				failures.Add(1)
-				continue
-			}
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			lat.ch <- time.Since(start)
-			if res.StatusCode != 200 {
-				failures.Add(1)
-			}
-		}
+	hammer(b, e.Client, 200, func(int64) *http.Request {
+		req, _ := http.NewRequest("GET", e.URL+"/v1/products/READ/stock", nil)
+		return req
 	})
-	b.StopTimer()
-	close(lat.ch)
-	<-done
-	lat.report(b)
-	if f := failures.Load(); f > 0 {
-		b.Fatalf("%d of %d reads failed", f, b.N)
-	}
 }

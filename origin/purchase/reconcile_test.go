@@ -118,14 +118,7 @@ func checkRepaired(t *testing.T, rep reconcile.Report, sku string) {
 // rerun checks that a second reconcile finds nothing left to repair.
 func rerun(t *testing.T, e *origintest.Env) {
 	t.Helper()
-	d := e.Server.Deps()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	rep, err := reconcile.Run(ctx, d.DB, d.Stock, d.Publisher, true, 100*time.Millisecond)
-	if err != nil {
-		t.Fatalf("second reconcile: %v", err)
-	}
-	if len(rep.Findings) != 0 {
+	if rep := runReconcile(t, e); len(rep.Findings) != 0 {
 		t.Errorf("second reconcile: got findings %v, want none", rep.Findings)
 	}
 }
