@@ -106,6 +106,7 @@ bin/origin migrate 2>&1 | fmt_logs migrate || die "run: origin migrate failed"
 
 # The services, in start order. A new service is one more line here (and a package in build.sh).
 start origin bin/origin serve
+start stockfeed bin/stockfeed
 
 say "run: $(for p in "${procs[@]}"; do printf '%s ' "${p% *}"; done)running; Ctrl-C stops them"
 status=0

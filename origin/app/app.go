@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -21,6 +22,7 @@ import (
 
 	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/depguard"
+	"livecommerce/internal/stockstream"
 	"livecommerce/origin/catalog"
 	"livecommerce/origin/httpapi"
 	"livecommerce/origin/inventory"
@@ -49,6 +51,8 @@ type Deps struct {
 	Publisher *stockevents.Publisher
 	Inventory *inventory.Inventory
 	Registry  *prometheus.Registry
+
+	stopStream context.CancelFunc
 }
 
 // Connect opens Redis, MySQL and NATS. NATS may be down: the connection
@@ -94,14 +98,35 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Deps, error) {
 		d.DB.Close()
 		return nil, fmt.Errorf("app: nats: %w", err)
 	}
+	// The STOCK stream captures what the publisher sends; it must exist
+	// before the first event that a stockfeed or the edge invalidator
+	// should be able to read back.
+	js, err := jetstream.New(d.NATS)
+	if err != nil {
+		d.Redis.Close()
+		d.DB.Close()
+		d.NATS.Close()
+		return nil, fmt.Errorf("app: jetstream: %w", err)
+	}
+	streamCtx, stopStream := context.WithCancel(context.Background())
+	d.stopStream = stopStream
+	go stockstream.EnsureRetrying(streamCtx, js, c.StreamReplicas, log)
 	d.Stock = redisstock.New(d.Redis, d.RedisCB, redisstock.Options{Prefix: c.RedisPrefix, DoneTTL: c.IdempotencyTTL})
-	d.Publisher = stockevents.New(d.NATS, d.Registry, log)
+	d.Publisher, err = stockevents.New(d.NATS, d.Registry, log)
+	if err != nil {
+		stopStream()
+		d.Redis.Close()
+		d.DB.Close()
+		d.NATS.Close()
+		return nil, err
+	}
 	d.Inventory = inventory.New(d.Stock, d.DB, d.Publisher, log)
 	return d, nil
 }
 
 // Close closes the connections.
 func (d *Deps) Close() {
+	d.stopStream()
 	d.Publisher.Close()
 	if err := d.NATS.Drain(); err != nil {
 		d.NATS.Close()

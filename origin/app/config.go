@@ -4,12 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"livecommerce/internal/clientip"
 	"livecommerce/internal/envflag"
 	"livecommerce/origin/stockread"
 )
@@ -22,6 +22,7 @@ type Config struct {
 	MySQLDSN        string
 	MySQLMaxConns   int
 	NATSURL         string
+	StreamReplicas  int
 	JWTSecret       string
 	MicroCacheTTL   time.Duration
 	PurchaseTimeout time.Duration
@@ -48,6 +49,7 @@ func BindCommon(s *envflag.Set, c *Config) {
 	s.String(&c.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "lc:", "prefix of every Redis key")
 	s.String(&c.MySQLDSN, "mysql-dsn", "MYSQL_DSN", DefaultMySQLDSN, "MySQL DSN of the database of record")
 	s.String(&c.NATSURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URL")
+	s.Int(&c.StreamReplicas, "stream-replicas", "STOCK_STREAM_REPLICAS", 1, "replicas of the STOCK stream (3 on a NATS cluster)")
 	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 }
 
@@ -91,6 +93,9 @@ func (c Config) validateCommon() error {
 	if !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
 		errs = append(errs, fmt.Errorf("NATS_URL: %q must start with nats:// or tls://", c.NATSURL))
 	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		errs = append(errs, errors.New("STOCK_STREAM_REPLICAS: must be between 1 and 5"))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -113,12 +118,8 @@ func (c Config) validateServe() error {
 	if c.BatchWindow < 100*time.Microsecond || c.BatchWindow > time.Second {
 		errs = append(errs, errors.New("ORDER_BATCH_WINDOW: must be between 100us and 1s"))
 	}
-	for _, p := range c.proxies() {
-		if net.ParseIP(p) == nil {
-			if _, _, err := net.ParseCIDR(p); err != nil {
-				errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is neither an IP address nor a CIDR", p))
-			}
-		}
+	if _, err := clientip.ParseProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %w", err))
 	}
 	if c.CommitTimeout < 100*time.Millisecond || c.CommitTimeout > time.Minute {
 		errs = append(errs, errors.New("ORDER_COMMIT_TIMEOUT: must be between 100ms and 1m"))

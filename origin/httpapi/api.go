@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"livecommerce/internal/buyertoken"
+	"livecommerce/internal/clientip"
 	"livecommerce/internal/fibermetrics"
 	"livecommerce/origin/catalog"
 	"livecommerce/origin/mysqlstore"
@@ -66,7 +68,7 @@ type API struct {
 	app        *fiber.App
 	ipLimit    *ratelimit.Limiter
 	buyerLimit *ratelimit.Limiter
-	trusted    []*net.IPNet
+	trusted    clientip.Proxies
 	inFlight   atomic.Int64
 }
 
@@ -81,13 +83,11 @@ func New(cfg Config, d Deps) (*API, error) {
 	if a.cfg.PurchaseTimeout <= 0 {
 		a.cfg.PurchaseTimeout = 2 * time.Second
 	}
-	for _, p := range cfg.TrustedProxies {
-		n, err := parseNet(p)
-		if err != nil {
-			return nil, err
-		}
-		a.trusted = append(a.trusted, n)
+	trusted, err := clientip.ParseProxies(strings.Join(cfg.TrustedProxies, ","))
+	if err != nil {
+		return nil, badRequest("TRUSTED_PROXIES: " + err.Error())
 	}
+	a.trusted = trusted
 	a.app = fiber.New(fiber.Config{
 		AppName:               "origin",
 		BodyLimit:             MaxAdminBody,
@@ -187,45 +187,12 @@ func (a *API) readyz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok", "checks": status})
 }
 
-func parseNet(s string) (*net.IPNet, error) {
-	if !strings.Contains(s, "/") {
-		if ip := net.ParseIP(s); ip != nil && ip.To4() != nil {
-			s += "/32"
-		} else {
-			s += "/128"
-		}
-	}
-	_, n, err := net.ParseCIDR(s)
-	if err != nil {
-		return nil, badRequest("TRUSTED_PROXIES: " + err.Error())
-	}
-	return n, nil
-}
-
 // clientIP is the address rate limits key on. Behind a trusted proxy it is
 // the last address that proxy appended to X-Forwarded-For; anything before
 // it came from the client and may be forged.
 func (a *API) clientIP(c *fiber.Ctx) string {
-	remote := c.Context().RemoteIP()
-	if len(a.trusted) > 0 && remote != nil {
-		for _, n := range a.trusted {
-			if !n.Contains(remote) {
-				continue
-			}
-			xff := c.Get(fiber.HeaderXForwardedFor)
-			if i := strings.LastIndexByte(xff, ','); i >= 0 {
-				xff = xff[i+1:]
-			}
-			if ip := net.ParseIP(strings.TrimSpace(xff)); ip != nil {
-				return ip.String()
-			}
-			break
-		}
-	}
-	if remote == nil {
-		return ""
-	}
-	return remote.String()
+	remote, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	return a.trusted.Of(remote, c.Get(fiber.HeaderXForwardedFor))
 }
 
 func (a *API) limitIP(c *fiber.Ctx) error {

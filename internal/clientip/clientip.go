@@ -1,0 +1,83 @@
+// Package clientip finds the address a request came from, for per-client
+// limits, behind the proxies an operator trusts (the local edge, a CDN).
+package clientip
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Proxies are the networks allowed to say, in X-Forwarded-For, whom they
+// forward for.
+type Proxies []netip.Prefix
+
+// ParseProxies reads a comma-separated list of addresses and CIDRs (the
+// TRUSTED_PROXIES setting). An empty list trusts nobody.
+func ParseProxies(list string) (Proxies, error) {
+	var out Proxies
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("%q is neither an IP address nor a CIDR", s)
+			}
+			// Of compares unmapped addresses, so an IPv4-mapped CIDR
+			// (::ffff:10.0.0.0/104) must become its IPv4 form to match.
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR", s)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func (p Proxies) trusts(a netip.Addr) bool {
+	for _, n := range p {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Of returns the client's address: remote itself, or, when remote is a
+// trusted proxy, the last address that proxy appended to X-Forwarded-For
+// (xff). Anything before that came from the client and may be forged, so
+// it is never used; a garbled header falls back to remote.
+func (p Proxies) Of(remote netip.Addr, xff string) string {
+	remote = remote.Unmap()
+	if !remote.IsValid() {
+		return ""
+	}
+	if xff != "" && p.trusts(remote) {
+		if i := strings.LastIndexByte(xff, ','); i >= 0 {
+			xff = xff[i+1:]
+		}
+		if a, err := netip.ParseAddr(strings.TrimSpace(xff)); err == nil && a.Zone() == "" {
+			return a.Unmap().String()
+		}
+	}
+	return remote.String()
+}
+
+// OfHostPort is Of for a "host:port" remote address, as net/http gives.
+func (p Proxies) OfHostPort(remote, xff string) string {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return ""
+	}
+	return p.Of(ap.Addr(), xff)
+}

@@ -1,0 +1,81 @@
+// Package stockstream defines the JetStream stream that keeps stock events:
+// the latest few changes of every sku, in one order that every reader sees
+// alike. The origin publishes on plain NATS subjects; the stream captures
+// them, so a stockfeed that starts later (or restarts) can rebuild a live's
+// current state, and its stream sequence numbers mean the same thing on
+// every stockfeed instance.
+//
+// Every service that touches the stream calls Ensure at start with the same
+// definition, so the order in which services start does not matter.
+package stockstream
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"livecommerce/internal/stock"
+)
+
+// Name is the stream's name.
+const Name = "STOCK"
+
+// HistoryPerSKU is how many changes of one sku the stream keeps. One would
+// do if events always arrived in version order, but two origin instances
+// can publish one sku's consecutive versions in either order; a reader
+// that takes the highest version of the last few gets the true latest.
+const HistoryPerSKU = 8
+
+// Config is the stream's definition.
+func Config(replicas int) jetstream.StreamConfig {
+	if replicas < 1 {
+		replicas = 1
+	}
+	return jetstream.StreamConfig{
+		Name:              Name,
+		Description:       "Latest stock changes per sku (subject stock.{live}.{sku}), for the stockfeed and the edge invalidator.",
+		Subjects:          []string{stock.SubjectPrefix + ".>"},
+		Retention:         jetstream.LimitsPolicy,
+		Storage:           jetstream.FileStorage,
+		MaxMsgsPerSubject: HistoryPerSKU,
+		// A safety cap, far above HistoryPerSKU times any real catalogue
+		// (events are about 200 bytes): it only bites if something
+		// publishes on unbounded subjects.
+		MaxBytes:   1 << 30,
+		MaxMsgSize: 4096,
+		Discard:    jetstream.DiscardOld,
+		Replicas:   replicas,
+	}
+}
+
+// Ensure creates the stream, or brings an existing one to Config.
+func Ensure(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
+	s, err := js.CreateOrUpdateStream(ctx, Config(replicas))
+	if err != nil {
+		return nil, fmt.Errorf("stockstream: ensure stream %s: %w", Name, err)
+	}
+	return s, nil
+}
+
+// EnsureRetrying calls Ensure until it succeeds or ctx ends, backing off
+// while NATS is away: a service starts whether or not NATS is up, and the
+// stream is there as soon as NATS is.
+func EnsureRetrying(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) {
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := Ensure(tctx, js, replicas)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		log.Warn("cannot ensure the stock event stream yet; retrying", slog.Duration("in", wait), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}

@@ -1,0 +1,244 @@
+// Package app wires the stockfeed together: NATS and the STOCK stream, the
+// hubs, the event-stream handler and the operational routes. Tests boot
+// the real program through it on a random port.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/cors"
+
+	"livecommerce/internal/clientip"
+	"livecommerce/internal/stockstream"
+	"livecommerce/stockfeed/hub"
+	"livecommerce/stockfeed/sse"
+	"livecommerce/stockfeed/stocksource"
+)
+
+// EventsRoute is the pattern of the event stream.
+const EventsRoute = "/v1/lives/{live_id}/events"
+
+// NewLogger builds the JSON logger.
+func NewLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// Server is a running stockfeed.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	lives   *hub.Lives
+	streams *sse.Streams
+	http    *http.Server
+	ln      net.Listener
+	served  chan error
+	stop    context.CancelFunc // ends the stream-ensuring loop
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Start connects to NATS, listens on cfg.Addr and serves in the
+// background. NATS may be down at start: the connection keeps retrying,
+// and viewers get 503 until it is back.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	proxies, err := clientip.ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	origins, err := cfg.corsOrigins()
+	if err != nil {
+		return nil, fmt.Errorf("CORS_ORIGINS: %w", err)
+	}
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("stockfeed"), nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", slog.Any("error", err)) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", slog.String("url", nc.ConnectedUrl())) }))
+	if err != nil {
+		return nil, fmt.Errorf("NATS_URL: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("STOCKFEED_ADDR: listen on %s: %w", cfg.Addr, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := hub.NewMetrics(reg)
+	lives := hub.NewLives(stocksource.New(js, log), hub.Options{
+		Window: cfg.Window, QueueLen: cfg.QueueLen, Linger: cfg.Linger, JoinTimeout: cfg.JoinTimeout,
+		MaxLives: cfg.MaxLives, NewLivesPerSecond: cfg.NewLivesPerSecond,
+	}, metrics, log)
+	streams := sse.New(sse.Config{
+		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP, Heartbeat: cfg.Heartbeat,
+		WriteTimeout: cfg.WriteTimeout, Retry: cfg.Retry, RetryJitter: cfg.RetryJitter, Proxies: proxies,
+	}, lives, metrics, log)
+
+	runCtx, stop := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, log: log, nc: nc, js: js, lives: lives, streams: streams, ln: ln,
+		served: make(chan error, 1), stop: stop}
+	s.http = &http.Server{
+		Handler:           s.routes(reg, origins),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go stockstream.EnsureRetrying(runCtx, js, cfg.StreamReplicas, log)
+	go func() {
+		err := s.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.served <- err
+	}()
+	log.Info("stockfeed listening", slog.String("addr", ln.Addr().String()))
+	return s, nil
+}
+
+func (s *Server) routes(reg *prometheus.Registry, origins []string) http.Handler {
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:        "http_request_duration_seconds",
+		Help:        "Time to a complete response by route; for the event stream, time to its response headers (a stream lasts as long as the viewer stays).",
+		Buckets:     []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5},
+		ConstLabels: prometheus.Labels{"service": "stockfeed"},
+	}, []string{"method", "route", "code"})
+	reg.MustRegister(duration)
+	timed := func(route string, h http.Handler) http.Handler {
+		return promhttp.InstrumentHandlerDuration(duration.MustCurryWith(prometheus.Labels{"route": route}), h)
+	}
+	corsed := cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: []string{http.MethodGet},
+		AllowedHeaders: []string{"Last-Event-ID", "Cache-Control"},
+		MaxAge:         600,
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle(EventsRoute, promhttp.InstrumentHandlerTimeToWriteHeader(
+		duration.MustCurryWith(prometheus.Labels{"route": EventsRoute}), corsed.Handler(s.streams)))
+	mux.Handle("/healthz", timed("/healthz", getOnly(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}))))
+	mux.Handle("/readyz", timed("/readyz", getOnly(http.HandlerFunc(s.ready))))
+	mux.Handle("/metrics", timed("/metrics", getOnly(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))))
+	mux.Handle("/", timed("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sse.WriteError(w, http.StatusNotFound, "not_found", "no such route", 0)
+	})))
+	return mux
+}
+
+func getOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			sse.WriteError(w, http.StatusMethodNotAllowed, "invalid_request", "only GET is allowed here", 0)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ready answers 200 when NATS is connected and the STOCK stream answers.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{"nats": "ok", "stream": "ok"}
+	var down []string
+	if !s.nc.IsConnected() {
+		checks["nats"], checks["stream"] = "down", "down"
+		down = append(down, "nats")
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if _, err := s.js.Stream(ctx, stockstream.Name); err != nil {
+			checks["stream"] = "down"
+			down = append(down, "stream "+stockstream.Name)
+		}
+	}
+	if len(down) > 0 {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{
+			"code": "unavailable", "message": "not ready: " + strings.Join(down, ", ") + " unreachable",
+		}, "checks": checks})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "checks": checks})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Done reports the server stopping on its own (a listener failure).
+func (s *Server) Done() <-chan error { return s.served }
+
+// Following reports how many lives this instance follows on NATS.
+func (s *Server) Following() int { return s.lives.Following() }
+
+// Streams reports how many event streams are open.
+func (s *Server) Streams() int { return s.streams.Open() }
+
+// Shutdown ends every stream, spread over the drain window so viewers
+// reconnect to other instances a few at a time, then stops listening,
+// stops following lives and closes NATS.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownAfter)
+	defer cancel()
+	s.stop()
+	// Refuse new streams and end the open ones, then close the listener
+	// and wait for the handlers to return. The drain gives up a little
+	// before the deadline: the streams it then cuts all at once still get
+	// time to write their goodbye before http.Shutdown gives up on them
+	// and closes their connections mid-stream.
+	deadline, _ := ctx.Deadline()
+	dctx, dcancel := context.WithDeadline(ctx, deadline.Add(-min(time.Until(deadline)/4, time.Second)))
+	s.streams.Drain(dctx, s.cfg.DrainWindow)
+	dcancel()
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		s.http.Close()
+	}
+	s.lives.Close()
+	if derr := s.nc.Drain(); derr != nil {
+		s.nc.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("stockfeed: shutdown: %w", err)
+	}
+	return nil
+}

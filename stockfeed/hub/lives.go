@@ -1,0 +1,282 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Errors of Join.
+var (
+	// ErrUnknownLive: the stream holds no stock of this live.
+	ErrUnknownLive = errors.New("hub: no stock is known for this live")
+	// ErrUnavailable: the live's stock could not be read in time (NATS or
+	// JetStream down), or the feed is shutting down.
+	ErrUnavailable = errors.New("hub: stock events are unavailable")
+	// ErrBusy: this instance follows as many lives as it may, or is
+	// starting to follow new ones faster than it may.
+	ErrBusy = errors.New("hub: too many lives on this instance")
+)
+
+// Sink receives a live's stream: every stored message in stream order,
+// CaughtUp once the history stored when following began has been
+// delivered, then every new message.
+type Sink interface {
+	Apply(seq uint64, subject string, data []byte)
+	CaughtUp()
+}
+
+// Source follows one live's stock events.
+type Source interface {
+	// Follow feeds sink until ctx ends (then it returns nil), or returns
+	// an error when it cannot go on.
+	Follow(ctx context.Context, liveID string, sink Sink) error
+}
+
+// Options tune Lives. Zero values take the defaults in parentheses.
+type Options struct {
+	Window      time.Duration // coalescing window (50ms)
+	QueueLen    int           // frames a viewer may fall behind before it is cut (64)
+	Linger      time.Duration // how long a live stays followed after its last viewer left (0: stop at once)
+	JoinTimeout time.Duration // longest a viewer waits for a live's history (5s)
+	MaxLives    int           // lives followed at once (1000)
+	// NewLivesPerSecond limits how fast lives start being followed, each
+	// costing a JetStream consumer, so requests for many made-up lives
+	// cannot flood NATS (20, with a burst of twice that).
+	NewLivesPerSecond float64
+}
+
+func (o *Options) defaults() {
+	if o.Window <= 0 {
+		o.Window = 50 * time.Millisecond
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = 64
+	}
+	if o.JoinTimeout <= 0 {
+		o.JoinTimeout = 5 * time.Second
+	}
+	if o.MaxLives <= 0 {
+		o.MaxLives = 1000
+	}
+	if o.NewLivesPerSecond <= 0 {
+		o.NewLivesPerSecond = 20
+	}
+}
+
+// Lives follows the lives that have viewers: the first viewer of a live
+// starts following it, and the last one to leave stops it (after
+// Options.Linger, so a page reload does not cost a new consumer).
+type Lives struct {
+	src     Source
+	opt     Options
+	metrics *Metrics
+	log     *slog.Logger
+	limiter *rate.Limiter
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	runs   map[string]*run
+	closed bool
+}
+
+// run is a live being followed.
+type run struct {
+	liveID string
+	hub    *Hub
+	cancel context.CancelFunc
+	refs   int
+	linger *time.Timer
+}
+
+// NewLives returns a Lives reading from src; Close stops it.
+func NewLives(src Source, opt Options, m *Metrics, log *slog.Logger) *Lives {
+	opt.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Lives{
+		src: src, opt: opt, metrics: m, log: log,
+		limiter: rate.NewLimiter(rate.Limit(opt.NewLivesPerSecond), max(1, int(2*opt.NewLivesPerSecond))),
+		ctx:     ctx, cancel: cancel,
+		runs: map[string]*run{},
+	}
+}
+
+// Join adds a viewer to a live, starting to follow it if needed, and
+// waits until the live's history has been read. lastEventID is the
+// viewer's Last-Event-ID ("" for none). The client must Leave.
+func (ls *Lives) Join(ctx context.Context, liveID, lastEventID string) (*Client, error) {
+	ls.mu.Lock()
+	if ls.closed {
+		ls.mu.Unlock()
+		return nil, ErrUnavailable
+	}
+	r := ls.runs[liveID]
+	if r == nil {
+		if len(ls.runs) >= ls.opt.MaxLives || !ls.limiter.Allow() {
+			ls.mu.Unlock()
+			return nil, ErrBusy
+		}
+		r = ls.startLocked(liveID)
+	}
+	r.refs++
+	if r.linger != nil {
+		r.linger.Stop()
+		r.linger = nil
+	}
+	ls.mu.Unlock()
+
+	timer := time.NewTimer(ls.opt.JoinTimeout)
+	defer timer.Stop()
+	select {
+	case <-r.hub.ready:
+	case <-ctx.Done():
+		ls.release(r)
+		return nil, ctx.Err()
+	case <-timer.C:
+		ls.release(r)
+		return nil, ErrUnavailable
+	}
+	c, err := r.hub.join(lastEventID)
+	if err != nil {
+		ls.release(r)
+		return nil, err
+	}
+	c.release = func() { ls.release(r) }
+	return c, nil
+}
+
+func (ls *Lives) startLocked(liveID string) *run {
+	ctx, cancel := context.WithCancel(ls.ctx)
+	r := &run{liveID: liveID, hub: newHub(liveID, ls.opt.Window, ls.opt.QueueLen, ls.metrics), cancel: cancel}
+	ls.runs[liveID] = r
+	ls.metrics.lives.Inc()
+	ls.wg.Add(1)
+	go ls.follow(ctx, r)
+	return r
+}
+
+// follow keeps the live's source running, retrying with backoff while
+// NATS is away, until the run is stopped.
+func (ls *Lives) follow(ctx context.Context, r *run) {
+	defer ls.wg.Done()
+	backoff := 100 * time.Millisecond
+	for {
+		err := ls.src.Follow(ctx, r.liveID, r.hub)
+		if ctx.Err() != nil {
+			return
+		}
+		ls.log.Warn("following a live's stock events failed; retrying",
+			slog.String("live_id", r.liveID), slog.Duration("in", backoff), slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (ls *Lives) release(r *run) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	r.refs--
+	if r.refs > 0 || ls.runs[r.liveID] != r {
+		return
+	}
+	r.hub.mu.Lock()
+	unknown := len(r.hub.state) == 0
+	r.hub.mu.Unlock()
+	// A live nobody knows is dropped at once: requests for made-up lives
+	// must not pile up consumers.
+	if unknown || ls.opt.Linger <= 0 {
+		ls.stopLocked(r)
+		return
+	}
+	r.linger = time.AfterFunc(ls.opt.Linger, func() {
+		ls.mu.Lock()
+		defer ls.mu.Unlock()
+		if r.refs == 0 && ls.runs[r.liveID] == r {
+			ls.stopLocked(r)
+		}
+	})
+}
+
+func (ls *Lives) stopLocked(r *run) {
+	delete(ls.runs, r.liveID)
+	if r.linger != nil {
+		r.linger.Stop()
+	}
+	r.cancel()
+	ls.metrics.lives.Dec()
+}
+
+// Following reports how many lives are followed now.
+func (ls *Lives) Following() int {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return len(ls.runs)
+}
+
+// Close stops following every live and waits for the sources to stop.
+// Viewers still joined get no more frames; cut them first.
+func (ls *Lives) Close() {
+	ls.mu.Lock()
+	ls.closed = true
+	for _, r := range ls.runs {
+		ls.stopLocked(r)
+	}
+	ls.mu.Unlock()
+	ls.cancel()
+	ls.wg.Wait()
+}
+
+// Client is one viewer of a live.
+type Client struct {
+	hub     *Hub
+	queue   chan *Frame
+	cut     chan struct{}
+	reason  string
+	release func()
+	once    sync.Once
+
+	// First is what the viewer gets before any queued frame: a snapshot,
+	// or the changes since its Last-Event-ID (possibly none).
+	First *Frame
+}
+
+// Frames delivers the live's changes.
+func (c *Client) Frames() <-chan *Frame { return c.queue }
+
+// Cut is closed when the feed disconnects the viewer; Reason says why.
+func (c *Client) Cut() <-chan struct{} { return c.cut }
+
+// Reason is why the viewer was cut; read it after Cut is closed.
+func (c *Client) Reason() string {
+	c.hub.mu.Lock()
+	defer c.hub.mu.Unlock()
+	return c.reason
+}
+
+// Disconnect cuts the viewer for reason (a no-op if it was already cut or
+// has left).
+func (c *Client) Disconnect(reason string) {
+	c.hub.mu.Lock()
+	defer c.hub.mu.Unlock()
+	c.hub.cutLocked(c, reason)
+}
+
+// Leave removes the viewer; call it once the stream has ended, however it
+// ended. It is safe to call more than once.
+func (c *Client) Leave() {
+	c.once.Do(func() {
+		c.hub.leave(c)
+		c.release()
+	})
+}

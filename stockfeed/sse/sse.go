@@ -1,0 +1,343 @@
+// Package sse serves a live's stock as a server-sent event stream:
+// GET /v1/lives/{live_id}/events.
+//
+// It runs on net/http rather than Fiber. A stream is a long-lived request
+// that mostly waits; net/http gives each one a single goroutine that
+// blocks on the viewer's queue, while fasthttp's stream writer keeps a
+// worker and a pipe per stream (see the README's measurement). Each stream
+// here writes from its own goroutine, so a viewer whose socket is full
+// stalls only itself; the hub cuts it once its queue is full.
+package sse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"livecommerce/internal/clientip"
+	"livecommerce/internal/stock"
+	"livecommerce/stockfeed/hub"
+)
+
+// Joiner adds viewers to lives (hub.Lives).
+type Joiner interface {
+	Join(ctx context.Context, liveID, lastEventID string) (*hub.Client, error)
+}
+
+// Config tunes the streams. Zero values take the defaults in parentheses.
+type Config struct {
+	MaxConns      int           // streams on this instance (20000)
+	MaxConnsPerIP int           // streams per client address (100)
+	Heartbeat     time.Duration // longest silence before a comment line (10s)
+	WriteTimeout  time.Duration // longest one write may block (10s)
+	Retry         time.Duration // reconnection delay hinted to clients (1s)
+	RetryJitter   time.Duration // random extra on top of Retry (2s)
+	Proxies       clientip.Proxies
+}
+
+func (c *Config) defaults() {
+	if c.MaxConns <= 0 {
+		c.MaxConns = 20000
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = 100
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 10 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Retry <= 0 {
+		c.Retry = time.Second
+	}
+	if c.RetryJitter < 0 {
+		c.RetryJitter = 0
+	}
+}
+
+// Streams is the event-stream handler and the set of open streams.
+type Streams struct {
+	cfg     Config
+	lives   Joiner
+	metrics *hub.Metrics
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	open     map[*hub.Client]struct{}
+	perIP    map[string]int
+	total    int
+	draining bool
+	drained  chan struct{} // closed when draining and the last stream ends
+}
+
+// New returns the handler.
+func New(cfg Config, lives Joiner, m *hub.Metrics, log *slog.Logger) *Streams {
+	cfg.defaults()
+	return &Streams{cfg: cfg, lives: lives, metrics: m, log: log,
+		open: map[*hub.Client]struct{}{}, perIP: map[string]int{}, drained: make(chan struct{})}
+}
+
+var (
+	errDraining = errors.New("shutting down")
+	errFull     = errors.New("too many streams on this instance")
+	errPerIP    = errors.New("too many streams from this address")
+)
+
+// admit counts a stream against the caps; release undoes it.
+func (s *Streams) admit(ip string) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.draining:
+		return nil, errDraining
+	case s.total >= s.cfg.MaxConns:
+		return nil, errFull
+	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
+		return nil, errPerIP
+	}
+	s.total++
+	s.perIP[ip]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.total--
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
+	}, nil
+}
+
+// ServeHTTP serves GET /v1/lives/{live_id}/events.
+func (s *Streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET, OPTIONS")
+		WriteError(w, http.StatusMethodNotAllowed, "invalid_request", "only GET is allowed here", 0)
+		return
+	}
+	liveID := r.PathValue("live_id")
+	if !stock.ValidID(liveID) {
+		WriteError(w, http.StatusBadRequest, "invalid_request", "live_id must match ^[A-Za-z0-9_-]{1,64}$", 0)
+		return
+	}
+	// A proxy may append its own X-Forwarded-For line rather than extend
+	// the client's: the lines together are one list, the last entry the
+	// proxy's (Header.Get would return the client's own, forgeable line).
+	xff := strings.Join(r.Header.Values("X-Forwarded-For"), ",")
+	release, err := s.admit(s.cfg.Proxies.OfHostPort(r.RemoteAddr, xff))
+	switch {
+	case errors.Is(err, errPerIP):
+		WriteError(w, http.StatusTooManyRequests, "rate_limited", err.Error(), s.retryAfter())
+		return
+	case err != nil:
+		WriteError(w, http.StatusServiceUnavailable, "unavailable", err.Error()+"; reconnect to another instance", s.retryAfter())
+		return
+	}
+	defer release()
+
+	c, err := s.lives.Join(r.Context(), liveID, r.Header.Get("Last-Event-ID"))
+	switch {
+	case errors.Is(err, hub.ErrUnknownLive):
+		WriteError(w, http.StatusNotFound, "not_found", "no stock is known for live "+liveID, 0)
+		return
+	case errors.Is(err, hub.ErrBusy):
+		WriteError(w, http.StatusServiceUnavailable, "unavailable", "this instance follows too many lives; retry later", s.retryAfter())
+		return
+	case r.Context().Err() != nil:
+		return // the viewer left while the live's history was being read
+	case err != nil:
+		WriteError(w, http.StatusServiceUnavailable, "unavailable", "stock events are unavailable; retry later", s.retryAfter())
+		return
+	}
+	defer c.Leave()
+	if !s.track(c) {
+		WriteError(w, http.StatusServiceUnavailable, "unavailable", errDraining.Error(), s.retryAfter())
+		return
+	}
+	defer s.untrack(c)
+	s.stream(w, r, c)
+}
+
+func (s *Streams) track(c *hub.Client) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.open[c] = struct{}{}
+	return true
+}
+
+func (s *Streams) untrack(c *hub.Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.open, c)
+	if s.draining && len(s.open) == 0 {
+		select {
+		case <-s.drained:
+		default:
+			close(s.drained)
+		}
+	}
+}
+
+// stream writes until the viewer leaves, falls behind, or the instance
+// drains.
+func (s *Streams) stream(w http.ResponseWriter, r *http.Request, c *hub.Client) {
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	write := func(timeout time.Duration, parts ...[]byte) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		for _, p := range parts {
+			if _, err := w.Write(p); err != nil {
+				return err
+			}
+		}
+		return rc.Flush()
+	}
+	if err := write(s.cfg.WriteTimeout, s.retryLine(), c.First.Data); err != nil {
+		return
+	}
+	s.metrics.Delivered(c.First, time.Now())
+
+	heartbeat := time.NewTimer(s.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	batch := make([]*hub.Frame, 0, 8)
+	parts := make([][]byte, 0, 8)
+	for {
+		select {
+		case f := <-c.Frames():
+			// Whatever else is already queued goes in the same write.
+			batch, parts = append(batch[:0], f), append(parts[:0], f.Data)
+		more:
+			for len(batch) < cap(batch) {
+				select {
+				case f := <-c.Frames():
+					batch, parts = append(batch, f), append(parts, f.Data)
+				default:
+					break more
+				}
+			}
+			if err := write(s.cfg.WriteTimeout, parts...); err != nil {
+				return
+			}
+			now := time.Now()
+			for _, f := range batch {
+				s.metrics.Delivered(f, now)
+			}
+			heartbeat.Reset(s.cfg.Heartbeat)
+		case <-heartbeat.C:
+			if err := write(s.cfg.WriteTimeout, []byte(":\n\n")); err != nil {
+				return
+			}
+			heartbeat.Reset(s.cfg.Heartbeat)
+		case <-c.Cut():
+			// Best effort: a viewer cut for being slow is probably not
+			// reading, so this gets one short chance.
+			_ = write(time.Second, s.retryLine(), goodbye(c.Reason()))
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// retryLine hints a reconnection delay with jitter, so viewers cut at the
+// same moment do not all come back at the same moment.
+func (s *Streams) retryLine() []byte {
+	d := s.cfg.Retry
+	if s.cfg.RetryJitter > 0 {
+		d += rand.N(s.cfg.RetryJitter)
+	}
+	return []byte("retry: " + strconv.FormatInt(d.Milliseconds(), 10) + "\n\n")
+}
+
+func (s *Streams) retryAfter() int {
+	return max(1, int((s.cfg.Retry+s.cfg.RetryJitter+time.Second-1)/time.Second))
+}
+
+var goodbyeMessages = map[string]string{
+	hub.ReasonSlow:     "this client fell too far behind the stream; reconnect to get a fresh snapshot",
+	hub.ReasonShutdown: "this instance is shutting down; reconnect",
+}
+
+func goodbye(reason string) []byte {
+	body, _ := json.Marshal(map[string]string{"reason": reason, "message": goodbyeMessages[reason]})
+	return []byte("event: disconnect\ndata: " + string(body) + "\n\n")
+}
+
+// Drain ends every stream, spread at random over window so that viewers
+// reconnect elsewhere a few at a time, and refuses new ones. It returns
+// once every stream has ended or ctx ends.
+func (s *Streams) Drain(ctx context.Context, window time.Duration) {
+	s.mu.Lock()
+	s.draining = true
+	clients := make([]*hub.Client, 0, len(s.open))
+	for c := range s.open {
+		clients = append(clients, c)
+	}
+	if len(s.open) == 0 {
+		select {
+		case <-s.drained:
+		default:
+			close(s.drained)
+		}
+	}
+	s.mu.Unlock()
+	if len(clients) > 0 {
+		s.log.Info("draining event streams", slog.Int("streams", len(clients)), slog.Duration("over", window))
+	}
+	var timers []*time.Timer
+	for _, c := range clients {
+		var at time.Duration
+		if window > 0 {
+			at = rand.N(window)
+		}
+		timers = append(timers, time.AfterFunc(at, func() { c.Disconnect(hub.ReasonShutdown) }))
+	}
+	select {
+	case <-s.drained:
+	case <-ctx.Done():
+		for _, t := range timers {
+			t.Stop()
+		}
+		for _, c := range clients {
+			c.Disconnect(hub.ReasonShutdown)
+		}
+	}
+}
+
+// Open reports the number of open streams.
+func (s *Streams) Open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
+}
+
+// WriteError writes the contract's error body; retryAfter > 0 adds a
+// Retry-After header.
+func WriteError(w http.ResponseWriter, status int, code, message string, retryAfter int) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	if retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(retryAfter))
+	}
+	w.WriteHeader(status)
+	body, _ := json.Marshal(map[string]any{"error": map[string]string{"code": code, "message": message}})
+	w.Write(body)
+}
