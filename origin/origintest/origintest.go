@@ -21,9 +21,12 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"livecommerce/internal/buyertoken"
+	"livecommerce/internal/stock"
+	"livecommerce/internal/stockstream"
 	"livecommerce/origin/app"
 	"livecommerce/origin/migrate"
 	"livecommerce/sql/migrations"
@@ -270,6 +273,22 @@ func (e *Env) Purchase(buyer, key, sku string, qty int) (Response, error) {
 		"Authorization", "Bearer "+e.Token(buyer), "Idempotency-Key", key, "Content-Type", "application/json")
 }
 
+// purgeEventsAtEnd removes the live's stock events from the machine's
+// STOCK stream when the test ends, before the origin shuts down.
+func (e *Env) purgeEventsAtEnd(liveID string) {
+	e.T.Cleanup(func() {
+		js, err := jetstream.New(e.Server.Deps().NATS)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if s, err := js.Stream(ctx, stockstream.Name); err == nil {
+			s.Purge(ctx, jetstream.WithPurgeSubject(stock.LiveSubject(liveID)))
+		}
+	})
+}
+
 // Product is a row for SetUpLive.
 type Product struct {
 	SKU               string `json:"sku"`
@@ -288,6 +307,7 @@ func (e *Env) SetUpLive(liveID string, liveJSON string, products ...Product) {
 	if liveJSON == "" {
 		liveJSON = `{"title":"Test live"}`
 	}
+	e.purgeEventsAtEnd(liveID)
 	auth := []string{"Authorization", "Bearer " + e.Key}
 	if r := e.MustDo("PUT", "/admin/v1/lives/"+liveID, []byte(liveJSON), auth...); r.Status/100 != 2 {
 		e.T.Fatalf("put live: %d %s", r.Status, r.Body)

@@ -172,16 +172,20 @@ func (p *Publisher) publish(m *nats.Msg) {
 }
 
 // unconfirmed sends an event again, unless it has had its attempts. It
-// runs on NATS's goroutines too, so it never blocks.
+// runs on NATS's goroutines too, so it never blocks, and it only reads m:
+// the client may report m while still writing it out.
 func (p *Publisher) unconfirmed(_ jetstream.JetStream, m *nats.Msg, err error) {
 	n, _ := strconv.Atoi(m.Header.Get(attemptHeader))
 	if n >= maxAttempts {
 		p.drop(m.Subject, err.Error())
 		return
 	}
-	m.Header.Set(attemptHeader, strconv.Itoa(n+1))
+	again := nats.NewMsg(m.Subject)
+	again.Data = m.Data
+	again.Header.Set(jetstream.MsgIDHeader, m.Header.Get(jetstream.MsgIDHeader))
+	again.Header.Set(attemptHeader, strconv.Itoa(n+1))
 	select {
-	case p.retry <- m:
+	case p.retry <- again:
 		p.retried.Inc()
 	default:
 		p.drop(m.Subject, "retry queue full: "+err.Error())

@@ -227,7 +227,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 	// and closes their connections mid-stream.
 	deadline, _ := ctx.Deadline()
 	dctx, dcancel := context.WithDeadline(ctx, deadline.Add(-min(time.Until(deadline)/4, time.Second)))
-	s.streams.Drain(dctx, s.cfg.DrainWindow)
+	// The ends are spread over the window, or over most of the time there
+	// is: a window longer than that would cut the rest all at once.
+	dl, _ := dctx.Deadline()
+	s.streams.Drain(dctx, min(s.cfg.DrainWindow, time.Until(dl)*3/4))
 	dcancel()
 	err := s.http.Shutdown(ctx)
 	if err != nil {

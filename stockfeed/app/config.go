@@ -85,8 +85,10 @@ func (c Config) validate() error {
 	if c.MaxConns < 1 || c.MaxConns > 1_000_000 {
 		bad("STOCKFEED_MAX_CONNS: must be between 1 and 1000000")
 	}
-	if c.MaxConnsPerIP < 1 || c.MaxConnsPerIP > c.MaxConns {
-		bad("STOCKFEED_MAX_CONNS_PER_IP: must be between 1 and STOCKFEED_MAX_CONNS")
+	// Above STOCKFEED_MAX_CONNS it is harmless (the instance cap bites
+	// first), so lowering the instance cap alone is not an error.
+	if c.MaxConnsPerIP < 1 || c.MaxConnsPerIP > 1_000_000 {
+		bad("STOCKFEED_MAX_CONNS_PER_IP: must be between 1 and 1000000")
 	}
 	if c.MaxLives < 1 || c.MaxLives > 100_000 {
 		bad("STOCKFEED_MAX_LIVES: must be between 1 and 100000")

@@ -18,7 +18,6 @@ func TestPurchaseReachesViewer(t *testing.T) {
 	e := origintest.Start(t, origintest.Options{})
 	live := fmt.Sprintf("E2E-%d", time.Now().UnixNano())
 	sku := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
-	feedtest.PurgeLive(t, natsURL, live)
 	e.SetUpLive(live, "", origintest.Product{SKU: sku, Stock: 3, PerBuyerLimit: 3, LowStockThreshold: 1})
 
 	feed := feedtest.Start(t, natsURL, nil)

@@ -22,7 +22,6 @@ import (
 	"livecommerce/internal/natstest"
 	"livecommerce/internal/sseclient"
 	"livecommerce/internal/stock"
-	"livecommerce/internal/stockstream"
 	"livecommerce/stockfeed/app"
 )
 
@@ -161,27 +160,6 @@ func Level(live, sku string, remaining, version int64) stock.Level {
 		status = stock.LowStock
 	}
 	return stock.Level{SKU: sku, LiveID: live, Remaining: remaining, Status: status, Version: version, UpdatedAt: time.Now().UTC()}
-}
-
-// PurgeLive deletes a live's events from the STOCK stream at natsURL when
-// the test ends: tests on the machine's server leave nothing behind.
-func PurgeLive(t testing.TB, natsURL, live string) {
-	t.Cleanup(func() {
-		nc, err := nats.Connect(natsURL)
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if s, err := js.Stream(ctx, stockstream.Name); err == nil {
-			s.Purge(ctx, jetstream.WithPurgeSubject(stock.LiveSubject(live)))
-		}
-	})
 }
 
 // Stream is an open event stream.

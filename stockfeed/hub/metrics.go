@@ -63,6 +63,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Caught records a viewer's first frame: counted, but kept out of the lag
+// histogram, where a resumed viewer's old changes would read as a slow feed.
+func (m *Metrics) Caught(f *Frame) { m.eventsOut.Add(float64(f.Events)) }
+
 // Delivered records a frame written to a viewer at time at.
 func (m *Metrics) Delivered(f *Frame, at time.Time) {
 	m.eventsOut.Add(float64(f.Events))

@@ -212,7 +212,7 @@ func (s *Streams) stream(w http.ResponseWriter, r *http.Request, c *hub.Client) 
 	if err := write(s.cfg.WriteTimeout, s.retryLine(), c.First.Data); err != nil {
 		return
 	}
-	s.metrics.Delivered(c.First, time.Now())
+	s.metrics.Caught(c.First)
 
 	heartbeat := time.NewTimer(s.cfg.Heartbeat)
 	defer heartbeat.Stop()

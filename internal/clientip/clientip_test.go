@@ -1,0 +1,197 @@
+package clientip_test
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"livecommerce/internal/clientip"
+)
+
+func TestParseProxies(t *testing.T) {
+	tests := []struct {
+		list string
+		want []string
+	}{
+		{"", nil},
+		{" , ,", nil},
+		{"127.0.0.1", []string{"127.0.0.1/32"}},
+		{"127.0.0.1,::1", []string{"127.0.0.1/32", "::1/128"}},
+		{" 10.0.0.0/8 , 192.168.1.7 ", []string{"10.0.0.0/8", "192.168.1.7/32"}},
+		{"10.1.2.3/8", []string{"10.0.0.0/8"}}, // host bits are masked off
+		{"2001:db8::/32", []string{"2001:db8::/32"}},
+		{"::ffff:10.0.0.1", []string{"10.0.0.1/32"}}, // IPv4-mapped, unmapped
+		{"::ffff:10.0.0.0/104", []string{"10.0.0.0/8"}},
+		{"0.0.0.0/0", []string{"0.0.0.0/0"}},
+	}
+	for _, tt := range tests {
+		p, err := clientip.ParseProxies(tt.list)
+		if err != nil {
+			t.Errorf("ParseProxies(%q) = %v", tt.list, err)
+			continue
+		}
+		var got []string
+		for _, n := range p {
+			got = append(got, n.String())
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("ParseProxies(%q) = %v, want %v", tt.list, got, tt.want)
+		}
+	}
+}
+
+func TestParseProxiesRejects(t *testing.T) {
+	for _, list := range []string{
+		"localhost",
+		"127.0.0.1,localhost",
+		"127.0.0.1:80",
+		"10.0.0.0/33",
+		"10.0.0.0/",
+		"/8",
+		"::1/129",
+		"256.0.0.1",
+		"1.2.3",
+		"10.0.0.0/8/8",
+		"127.0.0.1;10.0.0.1",
+		"*",
+		"\x00",
+	} {
+		if p, err := clientip.ParseProxies(list); err == nil {
+			t.Errorf("ParseProxies(%q) = %v, nil; want an error", list, p)
+		}
+	}
+	// The error quotes the bad entry, so an operator can find it.
+	_, err := clientip.ParseProxies("127.0.0.1, bogus ,::1")
+	if err == nil || !strings.Contains(err.Error(), `"bogus"`) {
+		t.Errorf("ParseProxies with a bad entry = %v, want an error quoting it", err)
+	}
+}
+
+func TestOf(t *testing.T) {
+	proxies, err := clientip.ParseProxies("127.0.0.1, 10.0.0.0/8, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, remote, xff, want string
+	}{
+		{"no header", "203.0.113.9", "", "203.0.113.9"},
+		{"untrusted remote ignores XFF", "203.0.113.9", "198.51.100.1", "203.0.113.9"},
+		{"untrusted remote ignores a forged list", "203.0.113.9", "127.0.0.1, 10.0.0.1", "203.0.113.9"},
+		{"trusted remote", "127.0.0.1", "198.51.100.1", "198.51.100.1"},
+		{"trusted CIDR", "10.9.8.7", "198.51.100.1", "198.51.100.1"},
+		{"trusted IPv6", "::1", "2001:db8::7", "2001:db8::7"},
+		{"last entry wins", "127.0.0.1", "6.6.6.6, 198.51.100.1", "198.51.100.1"},
+		{"last entry wins without spaces", "127.0.0.1", "6.6.6.6,7.7.7.7,198.51.100.1", "198.51.100.1"},
+		{"spaces around", "127.0.0.1", "  198.51.100.1\t", "198.51.100.1"},
+		{"garbage", "127.0.0.1", "garbage", "127.0.0.1"},
+		{"garbage last, good first", "127.0.0.1", "198.51.100.1, garbage", "127.0.0.1"},
+		{"trailing comma", "127.0.0.1", "198.51.100.1,", "127.0.0.1"},
+		{"comma only", "127.0.0.1", ",", "127.0.0.1"},
+		{"whitespace only", "127.0.0.1", "   ", "127.0.0.1"},
+		{"with port", "127.0.0.1", "198.51.100.1:443", "127.0.0.1"},
+		{"bracketed IPv6", "127.0.0.1", "[2001:db8::7]", "127.0.0.1"},
+		{"zone", "127.0.0.1", "fe80::1%eth0", "127.0.0.1"},
+		{"CIDR", "127.0.0.1", "198.51.100.0/24", "127.0.0.1"},
+		{"NUL", "127.0.0.1", "198.51.100.1\x00", "127.0.0.1"},
+		{"unicode digits", "127.0.0.1", "１.２.３.４", "127.0.0.1"},
+		{"huge", "127.0.0.1", strings.Repeat("1.1.1.1, ", 2000) + "x", "127.0.0.1"},
+		{"IPv4-mapped client unmapped", "127.0.0.1", "::ffff:198.51.100.1", "198.51.100.1"},
+		{"IPv4-mapped remote unmapped and trusted", "::ffff:127.0.0.1", "198.51.100.1", "198.51.100.1"},
+		{"IPv4-mapped untrusted remote unmapped", "::ffff:203.0.113.9", "198.51.100.1", "203.0.113.9"},
+		{"IPv6 client canonical", "127.0.0.1", "2001:DB8:0:0::7", "2001:db8::7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			remote := netip.MustParseAddr(tt.remote)
+			if got := proxies.Of(remote, tt.xff); got != tt.want {
+				t.Errorf("Of(%s, %.60q) = %q, want %q", tt.remote, tt.xff, got, tt.want)
+			}
+		})
+	}
+	if got := proxies.Of(netip.Addr{}, "198.51.100.1"); got != "" {
+		t.Errorf("Of(invalid addr) = %q, want empty", got)
+	}
+}
+
+func TestOfTrustsNobody(t *testing.T) {
+	none, err := clientip.ParseProxies("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, remote := range []string{"127.0.0.1", "::1", "10.0.0.1"} {
+		if got := none.Of(netip.MustParseAddr(remote), "198.51.100.1"); got != remote {
+			t.Errorf("trusting nobody: Of(%s, XFF) = %q, want %q", remote, got, remote)
+		}
+	}
+}
+
+func TestOfMappedProxy(t *testing.T) {
+	// A proxy written in IPv4-mapped form still matches the connection
+	// it makes over IPv4.
+	p, err := clientip.ParseProxies("::ffff:10.0.0.0/104")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Of(netip.MustParseAddr("10.1.2.3"), "198.51.100.1"); got != "198.51.100.1" {
+		t.Errorf("Of(10.1.2.3) behind ::ffff:10.0.0.0/104 = %q, want the forwarded address", got)
+	}
+}
+
+func TestOfHostPort(t *testing.T) {
+	proxies, err := clientip.ParseProxies("127.0.0.1,::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		remote, xff, want string
+	}{
+		{"127.0.0.1:5555", "198.51.100.1", "198.51.100.1"},
+		{"[::1]:5555", "198.51.100.1", "198.51.100.1"},
+		{"[::ffff:127.0.0.1]:5555", "198.51.100.1", "198.51.100.1"},
+		{"203.0.113.9:5555", "198.51.100.1", "203.0.113.9"},
+		{"[2001:db8::9]:443", "", "2001:db8::9"},
+		{"127.0.0.1:5555", "nonsense", "127.0.0.1"},
+		{"[fe80::1%eth0]:80", "198.51.100.1", "fe80::1%eth0"}, // zoned remotes are never trusted
+		{"", "198.51.100.1", ""},
+		{"127.0.0.1", "198.51.100.1", ""}, // no port
+		{"localhost:80", "198.51.100.1", ""},
+		{"@", "", ""}, // a unix socket
+	}
+	for _, tt := range tests {
+		if got := proxies.OfHostPort(tt.remote, tt.xff); got != tt.want {
+			t.Errorf("OfHostPort(%q, %q) = %q, want %q", tt.remote, tt.xff, got, tt.want)
+		}
+	}
+}
+
+func FuzzOf(f *testing.F) {
+	f.Add("127.0.0.1", "198.51.100.1")
+	f.Add("203.0.113.9", "198.51.100.1")
+	f.Add("::ffff:127.0.0.1", "6.6.6.6, ::ffff:198.51.100.1")
+	f.Add("::1", "fe80::1%eth0")
+	f.Add("127.0.0.1", ",,,")
+	proxies, err := clientip.ParseProxies("127.0.0.1,::1")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r, err := netip.ParseAddr(remote)
+		if err != nil {
+			return
+		}
+		got := proxies.Of(r, xff)
+		a, err := netip.ParseAddr(got)
+		if err != nil {
+			t.Fatalf("Of(%s, %q) = %q, not an address", remote, xff, got)
+		}
+		if a.Is4In6() {
+			t.Fatalf("Of(%s, %q) = %q, still IPv4-mapped", remote, xff, got)
+		}
+		// Only a trusted proxy can make the answer differ from remote.
+		if r.Unmap() != netip.MustParseAddr("127.0.0.1") && r.Unmap() != netip.IPv6Loopback() && got != r.Unmap().String() {
+			t.Fatalf("Of(%s, %q) = %q: an untrusted remote chose its own address", remote, xff, got)
+		}
+	})
+}
