@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -124,7 +125,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 func (s *Server) routes(reg *prometheus.Registry, origins []string) http.Handler {
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:        "http_request_duration_seconds",
-		Help:        "Time to a complete response by route; for the event stream, time to its response headers (a stream lasts as long as the viewer stays).",
+		Help:        "Time to a complete response by route; for the event stream, time until the stream runs (it then lasts as long as the viewer stays).",
 		Buckets:     []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5},
 		ConstLabels: prometheus.Labels{"service": "stockfeed"},
 	}, []string{"method", "route", "code"})
@@ -140,8 +141,7 @@ func (s *Server) routes(reg *prometheus.Registry, origins []string) http.Handler
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle(EventsRoute, promhttp.InstrumentHandlerTimeToWriteHeader(
-		duration.MustCurryWith(prometheus.Labels{"route": EventsRoute}), corsed.Handler(s.streams)))
+	mux.Handle(EventsRoute, timedStream(duration.MustCurryWith(prometheus.Labels{"route": EventsRoute}), corsed.Handler(s.streams)))
 	mux.Handle("/healthz", timed("/healthz", getOnly(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}))))
@@ -152,6 +152,33 @@ func (s *Server) routes(reg *prometheus.Registry, origins []string) http.Handler
 	})))
 	return mux
 }
+
+// timedStream times the event route. Its handler returns as soon as the
+// stream runs on its own goroutine (or has been refused), so this is the
+// time to a stream's start, labelled like promhttp's; a stream taken over
+// from net/http never sets a status, and counts as the 200 it sent.
+func timedStream(obs prometheus.ObserverVec, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		obs.With(prometheus.Labels{"method": strings.ToLower(r.Method), "code": strconv.Itoa(rec.status)}).
+			Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach Hijack and Flush.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func getOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

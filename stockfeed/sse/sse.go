@@ -1,12 +1,19 @@
 // Package sse serves a live's stock as a server-sent event stream:
 // GET /v1/lives/{live_id}/events.
 //
-// It runs on net/http rather than Fiber. A stream is a long-lived request
-// that mostly waits; net/http gives each one a single goroutine that
-// blocks on the viewer's queue, while fasthttp's stream writer keeps a
-// worker and a pipe per stream (see the README's measurement). Each stream
-// here writes from its own goroutine, so a viewer whose socket is full
-// stalls only itself; the hub cuts it once its queue is full.
+// A stream is a long-lived response that mostly waits, and an instance
+// holds ten thousand of them, so each costs as little as it can: the
+// handler validates the request and joins the live on net/http as usual,
+// then takes the connection over (Hijack) and hands it to one small
+// goroutine of its own, which writes the response in HTTP/1.1 chunked
+// encoding straight to the socket, one writev per batch of frames.
+// net/http's goroutine and its read and write buffers for the connection
+// are released; fasthttp's stream writer would keep a worker, a pipe and
+// buffers per stream (see the README's measurement). Nothing reads the
+// connection after the request but a tiny watcher that notices the viewer
+// hanging up (an EventSource sends nothing more). Each stream writes from its own
+// goroutine, so a viewer whose socket is full stalls only itself; the hub
+// cuts it once its queue is full.
 package sse
 
 import (
@@ -140,7 +147,7 @@ func (s *Streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusServiceUnavailable, "unavailable", err.Error()+"; reconnect to another instance", s.retryAfter())
 		return
 	}
-	defer release()
+	defer func() { release() }()
 
 	c, err := s.lives.Join(r.Context(), liveID, r.Header.Get("Last-Event-ID"))
 	switch {
@@ -156,13 +163,29 @@ func (s *Streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusServiceUnavailable, "unavailable", "stock events are unavailable; retry later", s.retryAfter())
 		return
 	}
-	defer c.Leave()
 	if !s.track(c) {
+		c.Leave()
 		WriteError(w, http.StatusServiceUnavailable, "unavailable", errDraining.Error(), s.retryAfter())
 		return
 	}
-	defer s.untrack(c)
-	s.stream(w, r, c)
+	wire, err := hijack(w, r)
+	if err != nil {
+		s.untrack(c)
+		c.Leave()
+		WriteError(w, http.StatusInternalServerError, "internal", "this connection cannot carry an event stream", 0)
+		return
+	}
+	// From here the stream has a goroutine of its own and net/http's
+	// goroutine and buffers for this connection are released.
+	held := release
+	release = func() {}
+	go func() {
+		defer held()
+		defer c.Leave()
+		defer s.untrack(c)
+		defer wire.close()
+		s.pump(wire, c)
+	}()
 }
 
 func (s *Streams) track(c *hub.Client) bool {
@@ -188,73 +211,62 @@ func (s *Streams) untrack(c *hub.Client) {
 	}
 }
 
-// stream writes until the viewer leaves, falls behind, or the instance
+// pump writes until the viewer goes away, falls behind, or the instance
 // drains.
-func (s *Streams) stream(w http.ResponseWriter, r *http.Request, c *hub.Client) {
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-
-	write := func(timeout time.Duration, parts ...[]byte) error {
-		if err := rc.SetWriteDeadline(time.Now().Add(timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
-		}
-		for _, p := range parts {
-			if _, err := w.Write(p); err != nil {
-				return err
-			}
-		}
-		return rc.Flush()
-	}
-	if err := write(s.cfg.WriteTimeout, s.retryLine(), c.First.Data); err != nil {
+func (s *Streams) pump(w *wire, c *hub.Client) {
+	if err := w.write(s.cfg.WriteTimeout, s.retryLine(), c.First.Data); err != nil {
 		return
 	}
 	s.metrics.Caught(c.First)
 
 	heartbeat := time.NewTimer(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
-	batch := make([]*hub.Frame, 0, 8)
-	parts := make([][]byte, 0, 8)
+	var batch [8]*hub.Frame
+	var parts [8][]byte
 	for {
 		select {
 		case f := <-c.Frames():
 			// Whatever else is already queued goes in the same write.
-			batch, parts = append(batch[:0], f), append(parts[:0], f.Data)
-		more:
-			for len(batch) < cap(batch) {
+			n := 0
+			batch[n], parts[n] = f, f.Data
+			for n++; n < len(batch); n++ {
 				select {
 				case f := <-c.Frames():
-					batch, parts = append(batch, f), append(parts, f.Data)
+					batch[n], parts[n] = f, f.Data
+					continue
 				default:
-					break more
 				}
+				break
 			}
-			if err := write(s.cfg.WriteTimeout, parts...); err != nil {
-				return
-			}
+			err := w.write(s.cfg.WriteTimeout, parts[:n]...)
 			now := time.Now()
-			for _, f := range batch {
-				s.metrics.Delivered(f, now)
+			for i := range n {
+				if err == nil {
+					s.metrics.Delivered(batch[i], now)
+				}
+				batch[i], parts[i] = nil, nil // frames are shared; do not pin them
+			}
+			if err != nil {
+				return
 			}
 			heartbeat.Reset(s.cfg.Heartbeat)
 		case <-heartbeat.C:
-			if err := write(s.cfg.WriteTimeout, []byte(":\n\n")); err != nil {
+			if err := w.write(s.cfg.WriteTimeout, heartbeatLine); err != nil {
 				return
 			}
 			heartbeat.Reset(s.cfg.Heartbeat)
 		case <-c.Cut():
 			// Best effort: a viewer cut for being slow is probably not
 			// reading, so this gets one short chance.
-			_ = write(time.Second, s.retryLine(), goodbye(c.Reason()))
+			_ = w.write(time.Second, s.retryLine(), goodbye(c.Reason()))
 			return
-		case <-r.Context().Done():
+		case <-w.gone:
 			return
 		}
 	}
 }
+
+var heartbeatLine = []byte(":\n\n")
 
 // retryLine hints a reconnection delay with jitter, so viewers cut at the
 // same moment do not all come back at the same moment.

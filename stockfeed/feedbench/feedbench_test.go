@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"livecommerce/internal/stock"
+)
+
+func TestParseChange(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.UTC)
+	compact, err := json.Marshal(stock.Level{SKU: "sku-007", LiveID: "L1", Remaining: 5, Status: stock.LowStock, Version: 42, UpdatedAt: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaced := `{ "version": 42, "sku": "sku-007", "updated_at": "2026-05-01T12:00:00.123456789Z" }`
+	tests := []struct {
+		name    string
+		id      string
+		data    string
+		want    change
+		wantErr bool
+	}{
+		{"compact, as the feed writes it", "sku-007:42", string(compact), change{"sku-007", 42, at}, false},
+		{"other layout, decoded in full", "sku-007:42", spaced, change{"sku-007", 42, at}, false},
+		{"id names another version", "sku-007:41", string(compact), change{}, true},
+		{"id names another sku", "sku-008:42", string(compact), change{}, true},
+		{"sku is a prefix of the id's", "sku-00:42", string(compact), change{}, true},
+		{"no id", "", string(compact), change{}, true},
+		{"not JSON", "sku-007:42", "sold out", change{}, true},
+		{"no updated_at", "sku-007:42", `{"sku":"sku-007","version":42}`, change{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseChange(tt.id, tt.data)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("parseChange error = %v, want error %v", err, tt.wantErr)
+			}
+			if !tt.wantErr && (got.sku != tt.want.sku || got.version != tt.want.version || !got.updatedAt.Equal(tt.want.updatedAt)) {
+				t.Errorf("parseChange = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzParseChange(f *testing.F) {
+	f.Add("sku-1:3", `{"sku":"sku-1","live_id":"L","remaining":1,"status":"in_stock","version":3,"updated_at":"2026-01-01T00:00:00Z"}`)
+	f.Add("a:1", `{"sku":"a","version":1,"updated_at":"x"}`)
+	f.Fuzz(func(t *testing.T, id, data string) {
+		c, err := parseChange(id, data)
+		if err == nil && !strings.HasPrefix(id, c.sku+":") {
+			t.Errorf("parseChange(%q) accepted sku %q that the id does not name", id, c.sku)
+		}
+	})
+}
+
+func TestExpectedEvents(t *testing.T) {
+	ms := func(n int) time.Time { return time.Unix(0, 0).Add(time.Duration(n) * time.Millisecond) }
+	tests := []struct {
+		name string
+		sent []published
+		want int
+	}{
+		{"none", nil, 0},
+		{"one", []published{{ms(0), 0}}, 1},
+		{"first goes at once, the rest of the window together", []published{{ms(0), 0}, {ms(10), 0}, {ms(49), 0}}, 2},
+		{"two skus after the first", []published{{ms(0), 0}, {ms(10), 1}, {ms(20), 0}}, 3},
+		{"a window apart, each at once", []published{{ms(0), 0}, {ms(50), 0}, {ms(200), 0}}, 3},
+		{"flush due before the next change", []published{{ms(0), 0}, {ms(10), 0}, {ms(70), 0}}, 3},
+		{"round robin every 10ms over 20 skus", roundRobin(100, 20, 10*time.Millisecond), 100},
+		// The first change at once, then two skus per 50ms flush.
+		{"round robin every 10ms over 2 skus", roundRobin(100, 2, 10*time.Millisecond), 41},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := expectedEvents(tt.sent, 50*time.Millisecond); got != tt.want {
+				t.Errorf("expectedEvents = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func roundRobin(n, skus int, every time.Duration) []published {
+	out := make([]published, n)
+	for k := range out {
+		out[k] = published{time.Unix(0, 0).Add(time.Duration(k) * every), k % skus}
+	}
+	return out
+}
+
+func TestParseSamples(t *testing.T) {
+	text := `# HELP go_goroutines Number of goroutines.
+# TYPE go_goroutines gauge
+go_goroutines 20019
+go_memstats_heap_inuse_bytes 1.8e+08
+stockfeed_delivery_lag_seconds_bucket{le="0.1"} 42
+stockfeed_delivery_lag_seconds_bucket{le="+Inf"} 50
+http_request_duration_seconds_count{code="200",method="get",route="/v1/lives/{live_id}/events",service="stockfeed"} 7
+`
+	s, err := parseSamples(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]float64{
+		"go_goroutines":                                   20019,
+		"go_memstats_heap_inuse_bytes":                    1.8e8,
+		`stockfeed_delivery_lag_seconds_bucket{le="0.1"}`: 42,
+		`http_request_duration_seconds_count{code="200",method="get",route="/v1/lives/{live_id}/events",service="stockfeed"}`: 7,
+	} {
+		if got := s[k]; got != want {
+			t.Errorf("%s = %v, want %v", k, got, want)
+		}
+	}
+	if _, err := parseSamples(strings.NewReader("broken\n")); err == nil {
+		t.Error("parseSamples accepted a line without a value")
+	}
+}
+
+func TestServerLagBetween(t *testing.T) {
+	before := samples{lagMetric + "_count": 100, lagMetric + "_sum": 1}
+	after := samples{
+		lagMetric + "_count":                          1100,
+		lagMetric + "_sum":                            11,
+		lagMetric + `_bucket{le="0.05"}`:              900,
+		lagMetric + `_bucket{le="0.1"}`:               1095,
+		lagMetric + `_bucket{le="+Inf"}`:              1100,
+		`stockfeed_events_out_total`:                  1000,
+		`stockfeed_events_in_total{result="applied"}`: 10,
+	}
+	got := serverLagBetween(before, after)
+	if got.Deliveries != 1000 || got.Sum != 10 || got.P99Bound != 0.1 || got.EventsOut != 1000 || got.EventsIn != 10 {
+		t.Errorf("serverLagBetween = %+v, want 1000 deliveries, sum 10, p99 bound 0.1, 1000 out, 10 in", got)
+	}
+}
+
+func TestTail(t *testing.T) {
+	tl := newTail(2)
+	tl.Write([]byte("one\ntwo\nthr"))
+	tl.Write([]byte("ee\nfour"))
+	if got, want := tl.indented(), "\n    two\n    three"; got != want {
+		t.Errorf("tail = %q, want %q", got, want)
+	}
+}
+
+func TestRamp(t *testing.T) {
+	errs := ramp(t.Context(), 50, 4, func(_ context.Context, i int) error {
+		if i%10 == 0 {
+			return fmt.Errorf("stream %d", i)
+		}
+		return nil
+	})
+	failed := 0
+	for i, err := range errs {
+		if (err != nil) != (i%10 == 0) {
+			t.Errorf("stream %d: error %v", i, err)
+		}
+		if err != nil {
+			failed++
+		}
+	}
+	if failed != 5 {
+		t.Errorf("got %d failures, want 5", failed)
+	}
+}

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// feedResult is everything a run measured.
+type feedResult struct {
+	cfg     feedConfig
+	machine machine
+	live    string
+	nats    string // server version
+	window  time.Duration
+
+	// Phase 1: the ramp and idle memory.
+	connectErrs []error // per viewer; nil for those that connected
+	connected   int
+	rampWall    time.Duration
+	idleBefore  memSample
+	idleAfter   memSample
+
+	// Phase 2: the load.
+	load      loadResult
+	expected  int // stock events each viewer should read, about
+	cpu       cpuUse
+	afterLoad memSample
+	server    serverLag
+
+	// What the viewers saw.
+	lag          *hdrhistogram.Histogram
+	events       []int // per connected viewer
+	reordered    int
+	malformed    int
+	resnapshots  int
+	dropped      map[string]int // disconnected viewers by reason
+	mismatched   int            // connected viewers whose last versions are wrong
+	convergedIn  time.Duration  // from the last change sent to every viewer showing it
+	convergedAll bool
+}
+
+// benchFeed runs both phases against a stockfeed it starts, and stops it
+// and cleans NATS up whatever happens.
+func benchFeed(ctx context.Context, cfg feedConfig) (res *feedResult, err error) {
+	pub, err := newPublisher(cfg.NATSURL, cfg.SKUs)
+	if err != nil {
+		return nil, err
+	}
+	defer pub.close()
+
+	var logTo io.Writer
+	if cfg.FeedLog != "" {
+		f, err := os.OpenFile(cfg.FeedLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("-feed-log: %w", err)
+		}
+		defer f.Close()
+		logTo = f
+	}
+	progress("starting %s (%d clients, live %s)", cfg.FeedBin, cfg.Clients, pub.live)
+	feed, err := startFeed(ctx, cfg, logTo)
+	if err != nil {
+		return nil, err
+	}
+	defer feed.stop(5 * time.Second)
+	defer func() {
+		if perr := pub.purge(); perr != nil {
+			err = errors.Join(err, perr)
+		}
+	}()
+	if err := pub.seed(ctx); err != nil {
+		return nil, err
+	}
+
+	res = &feedResult{cfg: cfg, machine: describeMachine(cfg.FeedBin), live: pub.live,
+		nats: pub.nc.ConnectedServerVersion(), window: cfg.window()}
+	// The viewers end before the stockfeed (defers run last first), so
+	// that it sees them leave rather than being shut down under them.
+	vctx, closeViewers := context.WithCancel(ctx)
+	viewers := make([]*viewer, cfg.Clients)
+	defer func() {
+		closeViewers()
+		waitViewers(viewers, 10*time.Second)
+	}()
+
+	if err := res.idlePhase(ctx, vctx, feed, pub, viewers); err != nil {
+		return nil, err
+	}
+	if err := res.loadPhase(ctx, feed, pub, viewers); err != nil {
+		return nil, err
+	}
+	closeViewers()
+	if !waitViewers(viewers, 10*time.Second) {
+		return nil, errors.New("viewers did not stop within 10s")
+	}
+	res.collect(viewers, pub.versions)
+	return res, nil
+}
+
+// idlePhase reads the stockfeed's memory, opens every stream, lets the
+// feed settle and reads its memory again.
+func (r *feedResult) idlePhase(ctx, vctx context.Context, feed *feedProc, pub *publisher, viewers []*viewer) error {
+	var err error
+	if r.idleBefore, err = feed.memory(ctx); err != nil {
+		return err
+	}
+	skus := pub.skuIndex()
+	path := "/v1/lives/" + pub.live + "/events"
+	progress("phase 1: opening %d streams, %d at a time", len(viewers), r.cfg.RampConcurrency)
+	start := time.Now()
+	r.connectErrs = ramp(vctx, len(viewers), r.cfg.RampConcurrency, func(ctx context.Context, i int) error {
+		v := newViewer(skus)
+		viewers[i] = v
+		errc := make(chan error, 1)
+		go v.run(ctx, feed.addr, path, r.cfg.ConnectTimeout, func(err error) { errc <- err })
+		return <-errc
+	})
+	r.rampWall = time.Since(start)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for _, e := range r.connectErrs {
+		if e == nil {
+			r.connected++
+		}
+	}
+	if r.connected == 0 {
+		return fmt.Errorf("no stream connected; first error: %w", r.connectErrs[0])
+	}
+	progress("phase 1: %d/%d connected in %.1fs; idle for %s", r.connected, len(viewers), r.rampWall.Seconds(), r.cfg.IdleWait)
+	if err := sleep(ctx, r.cfg.IdleWait); err != nil {
+		return err
+	}
+	if err := feed.alive(); err != nil {
+		return err
+	}
+	r.idleAfter, err = feed.memory(ctx)
+	return err
+}
+
+// loadPhase publishes the changes, measures the CPU both processes use
+// meanwhile, and waits for the viewers to show the last versions.
+func (r *feedResult) loadPhase(ctx context.Context, feed *feedProc, pub *publisher, viewers []*viewer) error {
+	before, err := scrape(ctx, feed.hc, feed.url("/metrics"))
+	if err != nil {
+		return err
+	}
+	meter, err := startCPU(feed.Pid())
+	if err != nil {
+		return err
+	}
+	progress("phase 2: %g changes/s over %d skus for %s", r.cfg.Rate, r.cfg.SKUs, r.cfg.Duration)
+	stopProfile, err := startProfile(r.cfg.CPUProfile)
+	if err != nil {
+		return err
+	}
+	r.load, err = pub.load(ctx, r.cfg.Rate, r.cfg.Duration)
+	stopProfile()
+	if err != nil {
+		return err
+	}
+	if r.cpu, err = meter.stop(); err != nil {
+		return err
+	}
+	r.expected = expectedEvents(r.load.Sent, r.window)
+	at, ok := waitConverged(ctx, viewers, pub.versions, r.cfg.ConvergeTimeout)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	r.convergedAll = ok
+	r.convergedIn = at.Sub(r.load.Sent[len(r.load.Sent)-1].at)
+	after, err := scrape(ctx, feed.hc, feed.url("/metrics"))
+	if err != nil {
+		return err
+	}
+	r.server = serverLagBetween(before, after)
+	if r.afterLoad, err = feed.memory(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// startProfile profiles this process into path, if one is given.
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// waitConverged waits until every viewer still reading shows the last
+// published version of every sku, and says when that was seen.
+func waitConverged(ctx context.Context, viewers []*viewer, want []int64, timeout time.Duration) (time.Time, bool) {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		if allConverged(viewers, want) {
+			return now, true
+		}
+		if now.After(deadline) {
+			return now, false
+		}
+		select {
+		case <-ctx.Done():
+			return now, false
+		case <-tick.C:
+		}
+	}
+}
+
+func allConverged(viewers []*viewer, want []int64) bool {
+	for _, v := range viewers {
+		if v == nil {
+			continue
+		}
+		select {
+		case <-v.done:
+			continue // ended or never connected: counted apart
+		default:
+		}
+		if !v.converged(want) {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *viewer) converged(want []int64) bool {
+	for i, w := range want {
+		if v.versions[i].Load() != w {
+			return false
+		}
+	}
+	return true
+}
+
+// waitViewers waits for every viewer's goroutine to end.
+func waitViewers(viewers []*viewer, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for _, v := range viewers {
+		if v == nil {
+			continue
+		}
+		select {
+		case <-v.done:
+		case <-deadline:
+			return false
+		}
+	}
+	return true
+}
+
+// collect merges what the viewers saw; they have all stopped.
+func (r *feedResult) collect(viewers []*viewer, want []int64) {
+	r.lag = hdrhistogram.New(0, lagMaxMicros, lagDigits)
+	r.dropped = map[string]int{}
+	for i, v := range viewers {
+		if r.connectErrs[i] != nil {
+			continue
+		}
+		r.lag.Merge(v.lag)
+		r.events = append(r.events, v.events)
+		r.reordered += v.reordered
+		r.malformed += v.malformed
+		r.resnapshots += v.snapshots
+		switch {
+		case v.disconnect != "":
+			r.dropped["event: disconnect, reason "+v.disconnect]++
+		case v.endErr != nil:
+			r.dropped["stream ended: "+errKind(v.endErr)]++
+		}
+		if !v.converged(want) {
+			r.mismatched++
+		}
+	}
+}
+
+// errKind names an error by its kind, so that ten thousand of them
+// group into a few lines (their text holds addresses and ports).
+func errKind(err error) string {
+	var nerr net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		return "EOF (closed by the server)"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected EOF"
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "no free local port"
+	case errors.Is(err, syscall.EMFILE):
+		return "too many open files"
+	case errors.As(err, &nerr) && nerr.Timeout():
+		return "timeout"
+	}
+	s := err.Error()
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
+}
+
+// progress tells the operator where the run is; the report goes to stdout.
+func progress(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "%s feedbench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"livecommerce/internal/stock"
+	"livecommerce/internal/stockstream"
+)
+
+// initialRemaining is every sku's stock at the start; each change takes
+// one unit, so a run never reaches zero and every change is a plain count
+// update, as most are during a live sale.
+const initialRemaining = 1_000_000
+
+// publisher plays the origin for one live made up for the run: it writes
+// stock events the way the origin does, plain NATS publishes that the
+// STOCK stream captures.
+type publisher struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	live     string
+	skus     []string
+	versions []int64 // last published version per sku
+}
+
+// newPublisher connects to NATS for a fresh live with n skus.
+func newPublisher(url string, n int) (*publisher, error) {
+	nc, err := nats.Connect(url, nats.Name("feedbench"), nats.Timeout(5*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("nats %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	live, err := newLiveID()
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	p := &publisher{nc: nc, js: js, live: live, skus: make([]string, n), versions: make([]int64, n)}
+	for i := range p.skus {
+		p.skus[i] = fmt.Sprintf("sku-%03d", i)
+	}
+	return p, nil
+}
+
+// newLiveID names a live no earlier run used, so that the stream holds no
+// history of it and runs cannot see each other's events.
+func newLiveID() (string, error) {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("live id: %w", err)
+	}
+	return "bench-" + hex.EncodeToString(b), nil
+}
+
+func (p *publisher) close() { p.nc.Close() }
+
+// skuIndex maps each sku to its position.
+func (p *publisher) skuIndex() map[string]int {
+	m := make(map[string]int, len(p.skus))
+	for i, s := range p.skus {
+		m[s] = i
+	}
+	return m
+}
+
+// seed stores version 1 of every sku and waits for the stream to confirm
+// each, so that the feed knows the live before the first viewer asks.
+func (p *publisher) seed(ctx context.Context) error {
+	for i := range p.skus {
+		body, err := p.next(i, time.Now())
+		if err != nil {
+			return err
+		}
+		if _, err := p.js.Publish(ctx, stock.Subject(p.live, p.skus[i]), body); err != nil {
+			return fmt.Errorf("seed %s: %w", p.skus[i], err)
+		}
+	}
+	return nil
+}
+
+// next is the next change of sku i, committed at `at`.
+func (p *publisher) next(i int, at time.Time) ([]byte, error) {
+	p.versions[i]++
+	remaining := int64(initialRemaining) - p.versions[i]
+	body, err := json.Marshal(stock.NewEvent(stock.Level{
+		SKU: p.skus[i], LiveID: p.live, Remaining: remaining,
+		Status: stock.StatusFor(remaining, 10), Version: p.versions[i], UpdatedAt: at.UTC(),
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	return body, nil
+}
+
+// published is one change sent during the load.
+type published struct {
+	at  time.Time
+	sku int
+}
+
+// loadResult is what the load phase sent.
+type loadResult struct {
+	Sent     []published
+	Wall     time.Duration // from the first change's schedule to the last one sent
+	MaxSlip  time.Duration // the latest a change went out after its slot
+	Rate     float64       // requested changes per second
+	Achieved float64
+}
+
+// load publishes rate changes a second for d, round robin over the skus,
+// each stamped with the moment it is sent: updated_at is the clock the
+// viewers measure lag against. Pacing is open loop: change k is due at
+// start + k/rate whatever happened to the ones before, so a stall shows up
+// as slip and a burst, not as a lower rate that hides it.
+func (p *publisher) load(ctx context.Context, rate float64, d time.Duration) (loadResult, error) {
+	n := int(rate * d.Seconds())
+	res := loadResult{Rate: rate, Sent: make([]published, 0, n)}
+	interval := time.Duration(float64(time.Second) / rate)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	start := time.Now()
+	for k := range n {
+		due := start.Add(time.Duration(k) * interval)
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-timer.C:
+			}
+		}
+		now := time.Now()
+		res.MaxSlip = max(res.MaxSlip, now.Sub(due))
+		i := k % len(p.skus)
+		body, err := p.next(i, now)
+		if err != nil {
+			return res, err
+		}
+		if err := p.nc.Publish(stock.Subject(p.live, p.skus[i]), body); err != nil {
+			return res, fmt.Errorf("publish change %d: %w", k, err)
+		}
+		res.Sent = append(res.Sent, published{now, i})
+	}
+	if err := p.nc.FlushTimeout(5 * time.Second); err != nil {
+		return res, fmt.Errorf("flush changes: %w", err)
+	}
+	res.Wall = time.Since(start)
+	if n > 1 {
+		// n changes span n-1 intervals.
+		res.Achieved = float64(n-1) / res.Sent[n-1].at.Sub(start).Seconds()
+	}
+	return res, nil
+}
+
+// purge removes the run's live from the STOCK stream. It takes its own
+// deadline: it runs on the way out, also after an interrupt.
+func (p *publisher) purge() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := p.js.Stream(ctx, stockstream.Name)
+	if err != nil {
+		return fmt.Errorf("purge %s: %w", p.live, err)
+	}
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(stock.SubjectPrefix+"."+p.live+".>")); err != nil {
+		return fmt.Errorf("purge %s: %w", p.live, err)
+	}
+	return nil
+}
+
+// expectedEvents is how many stock events a viewer should read for the
+// changes sent, if the feed coalesces as its hub does: a change after a
+// quiet spell (a window or more since the last flush) goes out at once;
+// one during a burst waits for the next flush, at most one per window,
+// which sends each sku changed since the last flush once. The feed sees
+// each change a little after it was sent; the count assumes that delay is
+// the same for every change, so it is an estimate, close but not exact.
+func expectedEvents(sent []published, window time.Duration) int {
+	total := 0
+	pending := map[int]bool{}
+	var lastFlush, flushAt time.Time
+	armed := false
+	flush := func(at time.Time) {
+		total += len(pending)
+		clear(pending)
+		lastFlush, armed = at, false
+	}
+	for k, c := range sent {
+		if armed && !c.at.Before(flushAt) {
+			flush(flushAt)
+		}
+		pending[c.sku] = true
+		switch {
+		case armed:
+		case k == 0 || c.at.Sub(lastFlush) >= window:
+			flush(c.at)
+		default:
+			armed, flushAt = true, lastFlush.Add(window)
+		}
+	}
+	return total + len(pending)
+}

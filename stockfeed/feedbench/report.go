@@ -1,0 +1,286 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// serverLag is the stockfeed's own view of the load, from its /metrics:
+// its lag is measured when a write to the socket returns, the bench's
+// when the event has been read and parsed on the other side.
+type serverLag struct {
+	Deliveries float64 // lag observations (one per stock event written)
+	Sum        float64 // seconds
+	P99Bound   float64 // smallest bucket bound holding 99% of them; +Inf when beyond the last
+	EventsIn   float64 // changes applied
+	Coalesced  float64
+	EventsOut  float64
+	DropSlow   float64
+}
+
+const lagMetric = "stockfeed_delivery_lag_seconds"
+
+func serverLagBetween(before, after samples) serverLag {
+	d := func(k string) float64 { return after[k] - before[k] }
+	s := serverLag{
+		Deliveries: d(lagMetric + "_count"),
+		Sum:        d(lagMetric + "_sum"),
+		EventsIn:   d(`stockfeed_events_in_total{result="applied"}`),
+		Coalesced:  d("stockfeed_events_coalesced_total"),
+		EventsOut:  d("stockfeed_events_out_total"),
+		DropSlow:   d(`stockfeed_clients_dropped_total{reason="slow_consumer"}`),
+		P99Bound:   math.Inf(1),
+	}
+	var bounds []float64
+	for k := range after {
+		le, ok := strings.CutPrefix(k, lagMetric+`_bucket{le="`)
+		if !ok {
+			continue
+		}
+		if b, err := strconv.ParseFloat(strings.TrimSuffix(le, `"}`), 64); err == nil && !math.IsInf(b, 1) {
+			bounds = append(bounds, b)
+		}
+	}
+	slices.Sort(bounds)
+	for _, b := range bounds {
+		key := lagMetric + `_bucket{le="` + strconv.FormatFloat(b, 'g', -1, 64) + `"}`
+		if d(key) >= 0.99*s.Deliveries {
+			s.P99Bound = b
+			break
+		}
+	}
+	return s
+}
+
+// failures lists the checks and targets the run missed.
+func (r *feedResult) failures() []string {
+	var out []string
+	if n := len(r.connectErrs) - r.connected; n > 0 {
+		out = append(out, fmt.Sprintf("%d of %d clients failed to connect", n, len(r.connectErrs)))
+	}
+	if kib := r.perStreamKiB(r.idleBefore.RSS, r.idleAfter.RSS); kib >= r.cfg.MaxIdleKiB {
+		out = append(out, fmt.Sprintf("idle RSS per stream %.1f KiB ≥ %g KiB", kib, r.cfg.MaxIdleKiB))
+	}
+	if p99 := micros(r.lag.ValueAtQuantile(99)); p99 >= r.cfg.MaxP99 {
+		out = append(out, fmt.Sprintf("p99 delivery lag %s ≥ %s", ms(p99), ms(r.cfg.MaxP99)))
+	}
+	if n := r.droppedTotal(); n > 0 {
+		out = append(out, fmt.Sprintf("%d clients were disconnected", n))
+	}
+	if r.mismatched > 0 {
+		out = append(out, fmt.Sprintf("%d clients did not end on the last published versions", r.mismatched))
+	}
+	if r.reordered > 0 {
+		out = append(out, fmt.Sprintf("%d stock events arrived out of order", r.reordered))
+	}
+	if r.malformed > 0 {
+		out = append(out, fmt.Sprintf("%d stock events could not be read", r.malformed))
+	}
+	if r.load.Achieved < 0.99*r.load.Rate {
+		out = append(out, fmt.Sprintf("the bench published %.1f changes/s, below the requested %g", r.load.Achieved, r.load.Rate))
+	}
+	return out
+}
+
+func (r *feedResult) droppedTotal() int {
+	n := 0
+	for _, c := range r.dropped {
+		n += c
+	}
+	return n
+}
+
+func (r *feedResult) perStreamKiB(before, after int64) float64 {
+	if r.connected == 0 {
+		return 0
+	}
+	return float64(after-before) / float64(r.connected) / 1024
+}
+
+// markdown renders the report.
+func (r *feedResult) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## stockfeed: %d idle streams, then %g changes/s for %s\n\n", r.cfg.Clients, r.cfg.Rate, r.cfg.Duration)
+	fmt.Fprintf(&b, "Measured %s by `feedbench` (stockfeed/feedbench), loopback only.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	writeMachine(&b, r.machine, "NATS", fmt.Sprintf("nats-server %s at %s", r.nats, r.cfg.NATSURL))
+	r.writeSettings(&b)
+	r.writeResults(&b)
+	if fails := r.failures(); len(fails) > 0 {
+		fmt.Fprintf(&b, "**Result: FAILED** — %s.\n", strings.Join(fails, "; "))
+	} else {
+		b.WriteString("**Result: passed** — every client connected, converged and stayed connected; both targets met.\n")
+	}
+	return b.String()
+}
+
+func writeMachine(b *strings.Builder, m machine, extraKey, extraValue string) {
+	b.WriteString("| Machine | |\n|---|---|\n")
+	fmt.Fprintf(b, "| CPU | %s, %d cores (nproc) |\n", m.Model, m.CPUs)
+	fmt.Fprintf(b, "| Kernel | %s |\n", m.Kernel)
+	goLine := m.GoBench + " (feedbench)"
+	if m.GoFeed != "" {
+		goLine += ", " + m.GoFeed + " (stockfeed)"
+	}
+	fmt.Fprintf(b, "| Go | %s |\n", goLine)
+	if extraKey != "" {
+		fmt.Fprintf(b, "| %s | %s |\n", extraKey, extraValue)
+	}
+	b.WriteString("\n")
+}
+
+func (r *feedResult) writeSettings(b *strings.Builder) {
+	c := r.cfg
+	b.WriteString("| Setting | Value |\n|---|---|\n")
+	fmt.Fprintf(b, "| Streams | %d on one live (`%s`), opened %d at a time |\n", c.Clients, r.live, c.RampConcurrency)
+	fmt.Fprintf(b, "| Skus | %d |\n", c.SKUs)
+	fmt.Fprintf(b, "| Load | %g changes/s round robin over the skus for %s, open-loop pacing |\n", c.Rate, c.Duration)
+	fmt.Fprintf(b, "| Coalescing window | %s |\n", r.window)
+	env := "defaults, caps raised to the stream count"
+	if len(c.FeedEnv) > 0 {
+		env += "; `" + strings.Join(c.FeedEnv, "`, `") + "`"
+	}
+	fmt.Fprintf(b, "| stockfeed settings | %s |\n", env)
+	fmt.Fprintf(b, "| Idle wait | %s after the ramp |\n\n", c.IdleWait)
+}
+
+func (r *feedResult) writeResults(b *strings.Builder) {
+	c := r.cfg
+	row := func(name, value, target, verdict string) {
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", name, value, target, verdict)
+	}
+	b.WriteString("| Result | Value | Target | |\n|---|---|---|---|\n")
+
+	total := len(r.connectErrs)
+	row("Streams connected", fmt.Sprintf("%d / %d in %.2f s (%.0f/s)%s", r.connected, total, r.rampWall.Seconds(),
+		float64(r.connected)/r.rampWall.Seconds(), r.connectFailures()), "all", verdict(r.connected == total))
+
+	rssKiB := r.perStreamKiB(r.idleBefore.RSS, r.idleAfter.RSS)
+	row("Idle RSS per stream", fmt.Sprintf("%.1f KiB (%s → %s)", rssKiB, mib(r.idleBefore.RSS), mib(r.idleAfter.RSS)),
+		fmt.Sprintf("< %g KiB", c.MaxIdleKiB), verdict(rssKiB < c.MaxIdleKiB))
+	row("Idle Go heap + stacks per stream", fmt.Sprintf("%.1f KiB (heap %.1f + stacks %.1f)",
+		r.perStreamKiB(r.idleBefore.Go.heapAndStack(), r.idleAfter.Go.heapAndStack()),
+		r.perStreamKiB(r.idleBefore.Go.HeapInuse, r.idleAfter.Go.HeapInuse),
+		r.perStreamKiB(r.idleBefore.Go.StackInuse, r.idleAfter.Go.StackInuse)), "", "")
+	row("Goroutines per stream", fmt.Sprintf("%.2f (%d → %d)",
+		float64(r.idleAfter.Go.Goroutines-r.idleBefore.Go.Goroutines)/float64(max(r.connected, 1)),
+		r.idleBefore.Go.Goroutines, r.idleAfter.Go.Goroutines), "", "")
+
+	l := r.load
+	row("Changes published", fmt.Sprintf("%d at %.1f/s (requested %g/s; latest %s behind its slot)",
+		len(l.Sent), l.Achieved, l.Rate, ms(l.MaxSlip)), "requested rate", verdict(l.Achieved >= 0.99*l.Rate))
+	for _, q := range []float64{50, 90, 99, 99.9} {
+		v := micros(r.lag.ValueAtQuantile(q))
+		if q == 99 {
+			row("Delivery lag p99", ms(v), "< "+ms(c.MaxP99), verdict(v < c.MaxP99))
+			continue
+		}
+		row(fmt.Sprintf("Delivery lag p%g", q), ms(v), "", "")
+	}
+	row("Delivery lag max", ms(micros(r.lag.Max())), "", "")
+	row("Stock events per stream", r.eventsLine(), fmt.Sprintf("≈ %d (the feed's coalescing replayed on the changes sent)", r.expected), "")
+	row("Streams disconnected", r.droppedLine(), "0", verdict(r.droppedTotal() == 0))
+	row("Events out of order / unreadable / extra snapshots", fmt.Sprintf("%d / %d / %d", r.reordered, r.malformed, r.resnapshots),
+		"0 / 0 / 0", verdict(r.reordered+r.malformed == 0))
+	conv := fmt.Sprintf("%d / %d", r.connected-r.mismatched, r.connected)
+	if r.convergedAll {
+		conv += fmt.Sprintf(", all by %s after the last change was sent", ms(r.convergedIn))
+	}
+	row("Streams on the last versions", conv, "all", verdict(r.mismatched == 0))
+	u := r.cpu
+	row("stockfeed CPU during the load", fmt.Sprintf("%s; %d write calls (%.0f/s, %.1f µs CPU per write)", u.Child,
+		u.Child.Writes, float64(u.Child.Writes)/u.Child.Wall.Seconds(), perCall(u.Child, u.Child.Writes)), "", "")
+	row("feedbench CPU during the load", fmt.Sprintf("%s; %d read calls", u.Self, u.Self.Reads), "", "")
+	cores := float64(r.machine.CPUs) * 100
+	others := (u.MachineBusy-u.SoftIRQ)*cores - u.Child.Percent() - u.Self.Percent()
+	row("Machine during the load", fmt.Sprintf("%.0f%% of %d cores busy: softirq (loopback TCP) %.0f%% of one core, other processes %.0f%%",
+		100*u.MachineBusy, r.machine.CPUs, u.SoftIRQ*cores, max(others, 0)), "", "")
+	row("stockfeed RSS after the load", fmt.Sprintf("%s (Go heap %s, stacks %s)", mib(r.afterLoad.RSS),
+		mib(r.afterLoad.Go.HeapInuse), mib(r.afterLoad.Go.StackInuse)), "", "")
+	s := r.server
+	if s.Deliveries > 0 {
+		p99 := "> 5 s"
+		if !math.IsInf(s.P99Bound, 1) {
+			p99 = "≤ " + ms(time.Duration(s.P99Bound*float64(time.Second)))
+		}
+		row("Lag by the feed's own metric (to write)", fmt.Sprintf("mean %s, p99 %s over %.0f events; %.0f changes applied, %.0f coalesced, %.0f slow clients cut",
+			ms(time.Duration(s.Sum/s.Deliveries*float64(time.Second))), p99, s.Deliveries, s.EventsIn, s.Coalesced, s.DropSlow), "", "")
+	}
+	b.WriteString("\n")
+}
+
+func (r *feedResult) eventsLine() string {
+	if len(r.events) == 0 {
+		return "none"
+	}
+	sum := 0
+	for _, e := range r.events {
+		sum += e
+	}
+	return fmt.Sprintf("min %d / avg %.1f / max %d", slices.Min(r.events), float64(sum)/float64(len(r.events)), slices.Max(r.events))
+}
+
+func (r *feedResult) droppedLine() string {
+	n := r.droppedTotal()
+	if n == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%d (%s)", n, topKinds(r.dropped))
+}
+
+func (r *feedResult) connectFailures() string {
+	kinds := map[string]int{}
+	for _, e := range r.connectErrs {
+		if e != nil {
+			kinds[errKind(e)]++
+		}
+	}
+	if len(kinds) == 0 {
+		return ""
+	}
+	return "; failed: " + topKinds(kinds)
+}
+
+// topKinds lists the most frequent kinds first, five at most.
+func topKinds(kinds map[string]int) string {
+	keys := slices.SortedFunc(maps.Keys(kinds), func(a, b string) int {
+		return cmp.Or(cmp.Compare(kinds[b], kinds[a]), strings.Compare(a, b))
+	})
+	var parts []string
+	for i, k := range keys {
+		if i == 5 {
+			parts = append(parts, fmt.Sprintf("%d other kinds", len(keys)-5))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d× %s", kinds[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// perCall is the CPU a process spent per system call of a kind, in µs.
+func perCall(c cpuSpan, calls int64) float64 {
+	if calls == 0 {
+		return 0
+	}
+	return float64((c.User+c.Sys)/time.Microsecond) / float64(calls)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "**missed**"
+}
+
+func micros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms"
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -1,0 +1,106 @@
+package sse
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// wire is a hijacked connection carrying one event stream.
+type wire struct {
+	conn    net.Conn
+	chunked bool   // HTTP/1.1 chunked encoding; HTTP/1.0 gets the body until close
+	head    []byte // the status line and headers, sent with the first write
+	size    []byte // scratch for a chunk's size line
+	parts   [12][]byte
+	// gone is closed when the viewer hangs up or sends anything at all:
+	// after its request an EventSource only listens.
+	gone chan struct{}
+}
+
+var crlf = []byte("\r\n")
+
+// hijack sends nothing yet: it takes the connection over and prepares the
+// response head (with the headers already set on w, CORS included).
+func hijack(w http.ResponseWriter, r *http.Request) (*wire, error) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	// The connection ends with the stream: nothing is read from it again.
+	h.Set("Connection", "close")
+	chunked := r.ProtoAtLeast(1, 1)
+	if chunked {
+		h.Set("Transfer-Encoding", "chunked")
+	}
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, err
+	}
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	if err := h.Write(&head); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	head.WriteString("\r\n")
+	w2 := &wire{conn: conn, chunked: chunked, head: head.Bytes(), gone: make(chan struct{})}
+	go w2.watch()
+	return w2, nil
+}
+
+// watch blocks in a read until the viewer hangs up (or the stream closes
+// the connection), so a departed viewer frees its slot at once rather than
+// at the next write. It costs a goroutine with a small stack, far less
+// than net/http's reader and buffers.
+func (w *wire) watch() {
+	var b [1]byte
+	w.conn.Read(b[:])
+	close(w.gone)
+}
+
+// write sends parts as one chunk in one system call, or fails once
+// timeout has passed.
+func (w *wire) write(timeout time.Duration, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n == 0 && w.head == nil {
+		return nil
+	}
+	bufs := net.Buffers(w.parts[:0])
+	if w.head != nil {
+		bufs = append(bufs, w.head)
+		w.head = nil
+	}
+	if n > 0 {
+		if w.chunked {
+			w.size = append(strconv.AppendInt(w.size[:0], int64(n), 16), crlf...)
+			bufs = append(bufs, w.size)
+		}
+		bufs = append(bufs, parts...)
+		if w.chunked {
+			bufs = append(bufs, crlf)
+		}
+	}
+	if err := w.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	_, err := bufs.WriteTo(w.conn)
+	clear(w.parts[:])
+	return err
+}
+
+// close ends the response properly where it can and closes the
+// connection.
+func (w *wire) close() {
+	if w.chunked && w.head == nil {
+		w.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		w.conn.Write([]byte("0\r\n\r\n"))
+	}
+	w.conn.Close()
+}
