@@ -15,7 +15,7 @@ test: ## Run go vet and the tests with the race detector (flags for go test: ARG
 bench: ## Run the benchmarks (flags for go test: ARGS=...)
 	@bash scripts/bench.sh $(ARGS)
 
-bench-feed: ## Measure one stockfeed: idle memory per stream, lag to 10,000 streams (flags for feedbench: ARGS=...)
+bench-feed: ## Measure one stockfeed: idle memory per stream, lag to 10,000 streams spread over 100 lives and on one live (ARGS=... for one custom run)
 	@bash scripts/bench-feed.sh $(ARGS)
 
 lint: ## Check formatting with gofmt and run go vet

@@ -18,7 +18,9 @@ import (
 type feedConfig struct {
 	FeedBin         string
 	NATSURL         string
+	Name            string
 	Clients         int
+	Lives           int
 	SKUs            int
 	Rate            float64
 	Duration        time.Duration
@@ -56,9 +58,11 @@ func parseFeedFlags(args []string) (feedConfig, error) {
 	fs := flag.NewFlagSet("feedbench", flag.ContinueOnError)
 	fs.StringVar(&c.FeedBin, "feed-bin", "", "the stockfeed binary to measure (required)")
 	fs.StringVar(&c.NATSURL, "nats-url", natsURL, "NATS server with JetStream (NATS_URL)")
-	fs.IntVar(&c.Clients, "clients", 10000, "event streams to open, all on one live")
-	fs.IntVar(&c.SKUs, "skus", 20, "skus of the live")
-	fs.Float64Var(&c.Rate, "rate", 100, "stock changes published per second during the load")
+	fs.StringVar(&c.Name, "name", "", "scenario name for the report's heading, e.g. spread")
+	fs.IntVar(&c.Clients, "clients", 10000, "event streams to open, spread evenly over the lives")
+	fs.IntVar(&c.Lives, "lives", 1, "lives the streams are spread over, each with -skus skus")
+	fs.IntVar(&c.SKUs, "skus", 20, "skus of each live")
+	fs.Float64Var(&c.Rate, "rate", 100, "stock changes published per second during the load, in total, round robin over every (live, sku)")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "length of the load")
 	fs.DurationVar(&c.IdleWait, "idle-wait", 5*time.Second, "pause after the ramp before idle memory is read")
 	fs.DurationVar(&c.ConvergeTimeout, "converge-timeout", 10*time.Second, "longest wait after the load for every client to show the last versions")
@@ -98,6 +102,11 @@ func (c feedConfig) validate() error {
 	// inherits this limit; a few dozen more go to NATS, HTTP and files.
 	if limit := fdLimit(); limit > 0 && uint64(c.Clients)+100 > limit {
 		bad("-clients: %d streams need more than the open-file limit of %d (ulimit -n)", c.Clients, limit)
+	}
+	// The stockfeed follows at most 100,000 lives, starting at most
+	// 10,000 a second (its bounds on the caps the bench raises).
+	if c.Lives < 1 || c.Lives > 10_000 || c.Lives > c.Clients {
+		bad("-lives: must be between 1 and 10000, and at most -clients")
 	}
 	if c.SKUs < 1 || c.SKUs > 1000 {
 		bad("-skus: must be between 1 and 1000")
@@ -165,13 +174,19 @@ type feedProc struct {
 }
 
 // startFeed starts the stockfeed on a free loopback port, with its caps
-// raised for the run, and waits until it is ready.
+// raised for the run, and waits until it is ready. The caps on lives
+// guard an instance against requests for made-up lives, also per client
+// address; the bench's first viewers, all from one address, ask for all
+// of its lives at once, so they are raised to the live count (never below
+// the defaults).
 func startFeed(ctx context.Context, cfg feedConfig, logTo io.Writer) (*feedProc, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	conns := strconv.Itoa(cfg.Clients + 10)
+	lives := strconv.Itoa(max(cfg.Lives, 1000))
+	newLives := strconv.Itoa(max(cfg.Lives, 100))
 	cmd := exec.Command(cfg.FeedBin)
 	// Later entries win over earlier ones, so -feed-env can override all
 	// but the address.
@@ -179,6 +194,9 @@ func startFeed(ctx context.Context, cfg feedConfig, logTo io.Writer) (*feedProc,
 		"NATS_URL="+cfg.NATSURL,
 		"STOCKFEED_MAX_CONNS="+conns,
 		"STOCKFEED_MAX_CONNS_PER_IP="+conns,
+		"STOCKFEED_MAX_LIVES="+lives,
+		"STOCKFEED_NEW_LIVES_PER_SECOND="+newLives,
+		"STOCKFEED_NEW_LIVES_PER_CLIENT="+newLives,
 		"STOCKFEED_DRAIN_WINDOW=0s", // the bench closes its streams first
 		"LOG_LEVEL=warn",
 	)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,11 @@ func TestParseChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spaced := `{ "version": 42, "sku": "sku-007", "updated_at": "2026-05-01T12:00:00.123456789Z" }`
+	other, err := json.Marshal(stock.Level{SKU: "sku-007", LiveID: "L2", Remaining: 5, Status: stock.LowStock, Version: 42, UpdatedAt: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spaced := `{ "version": 42, "live_id": "L1", "sku": "sku-007", "updated_at": "2026-05-01T12:00:00.123456789Z" }`
 	tests := []struct {
 		name    string
 		id      string
@@ -28,15 +33,17 @@ func TestParseChange(t *testing.T) {
 		{"compact, as the feed writes it", "sku-007:42", string(compact), change{"sku-007", 42, at}, false},
 		{"other layout, decoded in full", "sku-007:42", spaced, change{"sku-007", 42, at}, false},
 		{"id names another version", "sku-007:41", string(compact), change{}, true},
+		{"another live's event", "sku-007:42", string(other), change{}, true},
+		{"another live's event, decoded in full", "sku-007:42", strings.Replace(spaced, "L1", "L2", 1), change{}, true},
 		{"id names another sku", "sku-008:42", string(compact), change{}, true},
 		{"sku is a prefix of the id's", "sku-00:42", string(compact), change{}, true},
 		{"no id", "", string(compact), change{}, true},
 		{"not JSON", "sku-007:42", "sold out", change{}, true},
-		{"no updated_at", "sku-007:42", `{"sku":"sku-007","version":42}`, change{}, true},
+		{"no updated_at", "sku-007:42", `{"sku":"sku-007","live_id":"L1","version":42}`, change{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseChange(tt.id, tt.data)
+			got, err := parseChange("L1", tt.id, tt.data)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("parseChange error = %v, want error %v", err, tt.wantErr)
 			}
@@ -51,7 +58,7 @@ func FuzzParseChange(f *testing.F) {
 	f.Add("sku-1:3", `{"sku":"sku-1","live_id":"L","remaining":1,"status":"in_stock","version":3,"updated_at":"2026-01-01T00:00:00Z"}`)
 	f.Add("a:1", `{"sku":"a","version":1,"updated_at":"x"}`)
 	f.Fuzz(func(t *testing.T, id, data string) {
-		c, err := parseChange(id, data)
+		c, err := parseChange("L", id, data)
 		if err == nil && !strings.HasPrefix(id, c.sku+":") {
 			t.Errorf("parseChange(%q) accepted sku %q that the id does not name", id, c.sku)
 		}
@@ -66,11 +73,11 @@ func TestExpectedEvents(t *testing.T) {
 		want int
 	}{
 		{"none", nil, 0},
-		{"one", []published{{ms(0), 0}}, 1},
-		{"first goes at once, the rest of the window together", []published{{ms(0), 0}, {ms(10), 0}, {ms(49), 0}}, 2},
-		{"two skus after the first", []published{{ms(0), 0}, {ms(10), 1}, {ms(20), 0}}, 3},
-		{"a window apart, each at once", []published{{ms(0), 0}, {ms(50), 0}, {ms(200), 0}}, 3},
-		{"flush due before the next change", []published{{ms(0), 0}, {ms(10), 0}, {ms(70), 0}}, 3},
+		{"one", []published{{ms(0), 0, 0}}, 1},
+		{"first goes at once, the rest of the window together", []published{{ms(0), 0, 0}, {ms(10), 0, 0}, {ms(49), 0, 0}}, 2},
+		{"two skus after the first", []published{{ms(0), 0, 0}, {ms(10), 0, 1}, {ms(20), 0, 0}}, 3},
+		{"a window apart, each at once", []published{{ms(0), 0, 0}, {ms(50), 0, 0}, {ms(200), 0, 0}}, 3},
+		{"flush due before the next change", []published{{ms(0), 0, 0}, {ms(10), 0, 0}, {ms(70), 0, 0}}, 3},
 		{"round robin every 10ms over 20 skus", roundRobin(100, 20, 10*time.Millisecond), 100},
 		// The first change at once, then two skus per 50ms flush.
 		{"round robin every 10ms over 2 skus", roundRobin(100, 2, 10*time.Millisecond), 41},
@@ -84,10 +91,25 @@ func TestExpectedEvents(t *testing.T) {
 	}
 }
 
+func TestExpectedPerLive(t *testing.T) {
+	// Two lives taking turns every 10ms: each sees one sku change every
+	// 20ms, sent at once the first time, then once per 50ms window (19
+	// flushes), and the last change after the last flush. The third live
+	// got nothing.
+	var sent []published
+	for k := range 100 {
+		sent = append(sent, published{time.Unix(0, 0).Add(time.Duration(k) * 10 * time.Millisecond), k % 2, 0})
+	}
+	got := expectedPerLive(sent, 3, 50*time.Millisecond)
+	if want := []int{21, 21, 0}; !slices.Equal(got, want) {
+		t.Errorf("expectedPerLive = %v, want %v", got, want)
+	}
+}
+
 func roundRobin(n, skus int, every time.Duration) []published {
 	out := make([]published, n)
 	for k := range out {
-		out[k] = published{time.Unix(0, 0).Add(time.Duration(k) * every), k % skus}
+		out[k] = published{time.Unix(0, 0).Add(time.Duration(k) * every), 0, k % skus}
 	}
 	return out
 }

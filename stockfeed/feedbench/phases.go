@@ -18,7 +18,7 @@ import (
 type feedResult struct {
 	cfg     feedConfig
 	machine machine
-	live    string
+	lives   []string
 	nats    string // server version
 	window  time.Duration
 
@@ -31,7 +31,7 @@ type feedResult struct {
 
 	// Phase 2: the load.
 	load      loadResult
-	expected  int // stock events each viewer should read, about
+	expected  []int // stock events each viewer of a live should read, about, per live
 	cpu       cpuUse
 	afterLoad memSample
 	server    serverLag
@@ -39,6 +39,7 @@ type feedResult struct {
 	// What the viewers saw.
 	lag          *hdrhistogram.Histogram
 	events       []int // per connected viewer
+	fewEvents    int   // connected viewers that read under 90% of their live's expected events
 	reordered    int
 	malformed    int
 	resnapshots  int
@@ -51,7 +52,7 @@ type feedResult struct {
 // benchFeed runs both phases against a stockfeed it starts, and stops it
 // and cleans NATS up whatever happens.
 func benchFeed(ctx context.Context, cfg feedConfig) (res *feedResult, err error) {
-	pub, err := newPublisher(cfg.NATSURL, cfg.SKUs)
+	pub, err := newPublisher(cfg.NATSURL, cfg.Lives, cfg.SKUs)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func benchFeed(ctx context.Context, cfg feedConfig) (res *feedResult, err error)
 		defer f.Close()
 		logTo = f
 	}
-	progress("starting %s (%d clients, live %s)", cfg.FeedBin, cfg.Clients, pub.live)
+	progress("starting %s (%d clients over %d lives: %s…)", cfg.FeedBin, cfg.Clients, cfg.Lives, pub.lives[0])
 	feed, err := startFeed(ctx, cfg, logTo)
 	if err != nil {
 		return nil, err
@@ -81,7 +82,7 @@ func benchFeed(ctx context.Context, cfg feedConfig) (res *feedResult, err error)
 		return nil, err
 	}
 
-	res = &feedResult{cfg: cfg, machine: describeMachine(cfg.FeedBin), live: pub.live,
+	res = &feedResult{cfg: cfg, machine: describeMachine(cfg.FeedBin), lives: pub.lives,
 		nats: pub.nc.ConnectedServerVersion(), window: cfg.window()}
 	// The viewers end before the stockfeed (defers run last first), so
 	// that it sees them leave rather than being shut down under them.
@@ -114,13 +115,16 @@ func (r *feedResult) idlePhase(ctx, vctx context.Context, feed *feedProc, pub *p
 		return err
 	}
 	skus := pub.skuIndex()
-	path := "/v1/lives/" + pub.live + "/events"
-	progress("phase 1: opening %d streams, %d at a time", len(viewers), r.cfg.RampConcurrency)
+	progress("phase 1: opening %d streams over %d lives, %d at a time", len(viewers), len(pub.lives), r.cfg.RampConcurrency)
 	start := time.Now()
 	r.connectErrs = ramp(vctx, len(viewers), r.cfg.RampConcurrency, func(ctx context.Context, i int) error {
-		v := newViewer(skus)
+		// Viewer i watches live i mod lives: the lives get their viewers
+		// in turn, and as evenly as the counts allow.
+		l := i % len(pub.lives)
+		v := newViewer(l, pub.lives[l], skus)
 		viewers[i] = v
 		errc := make(chan error, 1)
+		path := "/v1/lives/" + pub.lives[l] + "/events"
 		go v.run(ctx, feed.addr, path, r.cfg.ConnectTimeout, func(err error) { errc <- err })
 		return <-errc
 	})
@@ -158,7 +162,7 @@ func (r *feedResult) loadPhase(ctx context.Context, feed *feedProc, pub *publish
 	if err != nil {
 		return err
 	}
-	progress("phase 2: %g changes/s over %d skus for %s", r.cfg.Rate, r.cfg.SKUs, r.cfg.Duration)
+	progress("phase 2: %g changes/s over %d lives × %d skus for %s", r.cfg.Rate, r.cfg.Lives, r.cfg.SKUs, r.cfg.Duration)
 	stopProfile, err := startProfile(r.cfg.CPUProfile)
 	if err != nil {
 		return err
@@ -171,7 +175,7 @@ func (r *feedResult) loadPhase(ctx context.Context, feed *feedProc, pub *publish
 	if r.cpu, err = meter.stop(); err != nil {
 		return err
 	}
-	r.expected = expectedEvents(r.load.Sent, r.window)
+	r.expected = expectedPerLive(r.load.Sent, len(pub.lives), r.window)
 	at, ok := waitConverged(ctx, viewers, pub.versions, r.cfg.ConvergeTimeout)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -209,8 +213,9 @@ func startProfile(path string) (stop func(), err error) {
 }
 
 // waitConverged waits until every viewer still reading shows the last
-// published version of every sku, and says when that was seen.
-func waitConverged(ctx context.Context, viewers []*viewer, want []int64, timeout time.Duration) (time.Time, bool) {
+// published version of every sku of its live (want is per live, then per
+// sku), and says when that was seen.
+func waitConverged(ctx context.Context, viewers []*viewer, want [][]int64, timeout time.Duration) (time.Time, bool) {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -230,7 +235,7 @@ func waitConverged(ctx context.Context, viewers []*viewer, want []int64, timeout
 	}
 }
 
-func allConverged(viewers []*viewer, want []int64) bool {
+func allConverged(viewers []*viewer, want [][]int64) bool {
 	for _, v := range viewers {
 		if v == nil {
 			continue
@@ -240,7 +245,7 @@ func allConverged(viewers []*viewer, want []int64) bool {
 			continue // ended or never connected: counted apart
 		default:
 		}
-		if !v.converged(want) {
+		if !v.converged(want[v.live]) {
 			return false
 		}
 	}
@@ -272,8 +277,9 @@ func waitViewers(viewers []*viewer, timeout time.Duration) bool {
 	return true
 }
 
-// collect merges what the viewers saw; they have all stopped.
-func (r *feedResult) collect(viewers []*viewer, want []int64) {
+// collect merges what the viewers saw; they have all stopped. want is
+// the last published versions per live, then per sku.
+func (r *feedResult) collect(viewers []*viewer, want [][]int64) {
 	r.lag = hdrhistogram.New(0, lagMaxMicros, lagDigits)
 	r.dropped = map[string]int{}
 	for i, v := range viewers {
@@ -282,6 +288,9 @@ func (r *feedResult) collect(viewers []*viewer, want []int64) {
 		}
 		r.lag.Merge(v.lag)
 		r.events = append(r.events, v.events)
+		if 10*v.events < 9*r.expected[v.live] {
+			r.fewEvents++
+		}
 		r.reordered += v.reordered
 		r.malformed += v.malformed
 		r.resnapshots += v.snapshots
@@ -291,7 +300,7 @@ func (r *feedResult) collect(viewers []*viewer, want []int64) {
 		case v.endErr != nil:
 			r.dropped["stream ended: "+errKind(v.endErr)]++
 		}
-		if !v.converged(want) {
+		if !v.converged(want[v.live]) {
 			r.mismatched++
 		}
 	}

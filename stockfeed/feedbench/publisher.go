@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,19 +21,19 @@ import (
 // update, as most are during a live sale.
 const initialRemaining = 1_000_000
 
-// publisher plays the origin for one live made up for the run: it writes
-// stock events the way the origin does, plain NATS publishes that the
-// STOCK stream captures.
+// publisher plays the origin for the lives made up for the run: it
+// writes stock events the way the origin does, plain NATS publishes that
+// the STOCK stream captures. Every live has the same skus.
 type publisher struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
-	live     string
+	lives    []string
 	skus     []string
-	versions []int64 // last published version per sku
+	versions [][]int64 // last published version per live, then per sku
 }
 
-// newPublisher connects to NATS for a fresh live with n skus.
-func newPublisher(url string, n int) (*publisher, error) {
+// newPublisher connects to NATS for nLives fresh lives of nSKUs skus each.
+func newPublisher(url string, nLives, nSKUs int) (*publisher, error) {
 	nc, err := nats.Connect(url, nats.Name("feedbench"), nats.Timeout(5*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("nats %s: %w", url, err)
@@ -42,12 +43,14 @@ func newPublisher(url string, n int) (*publisher, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	live, err := newLiveID()
-	if err != nil {
-		nc.Close()
-		return nil, err
+	p := &publisher{nc: nc, js: js, lives: make([]string, nLives), skus: make([]string, nSKUs), versions: make([][]int64, nLives)}
+	for l := range p.lives {
+		if p.lives[l], err = newLiveID(); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		p.versions[l] = make([]int64, nSKUs)
 	}
-	p := &publisher{nc: nc, js: js, live: live, skus: make([]string, n), versions: make([]int64, n)}
 	for i := range p.skus {
 		p.skus[i] = fmt.Sprintf("sku-%03d", i)
 	}
@@ -75,28 +78,32 @@ func (p *publisher) skuIndex() map[string]int {
 	return m
 }
 
-// seed stores version 1 of every sku and waits for the stream to confirm
-// each, so that the feed knows the live before the first viewer asks.
+// seed stores version 1 of every sku of every live and waits for the
+// stream to confirm each, so that the feed knows the lives before the
+// first viewer asks.
 func (p *publisher) seed(ctx context.Context) error {
-	for i := range p.skus {
-		body, err := p.next(i, time.Now())
-		if err != nil {
-			return err
-		}
-		if _, err := p.js.Publish(ctx, stock.Subject(p.live, p.skus[i]), body); err != nil {
-			return fmt.Errorf("seed %s: %w", p.skus[i], err)
+	for l := range p.lives {
+		for i := range p.skus {
+			body, err := p.next(l, i, time.Now())
+			if err != nil {
+				return err
+			}
+			if _, err := p.js.Publish(ctx, stock.Subject(p.lives[l], p.skus[i]), body); err != nil {
+				return fmt.Errorf("seed %s %s: %w", p.lives[l], p.skus[i], err)
+			}
 		}
 	}
 	return nil
 }
 
-// next is the next change of sku i, committed at `at`.
-func (p *publisher) next(i int, at time.Time) ([]byte, error) {
-	p.versions[i]++
-	remaining := int64(initialRemaining) - p.versions[i]
+// next is the next change of sku i of live l, committed at `at`.
+func (p *publisher) next(l, i int, at time.Time) ([]byte, error) {
+	p.versions[l][i]++
+	v := p.versions[l][i]
+	remaining := int64(initialRemaining) - v
 	body, err := json.Marshal(stock.NewEvent(stock.Level{
-		SKU: p.skus[i], LiveID: p.live, Remaining: remaining,
-		Status: stock.StatusFor(remaining, 10), Version: p.versions[i], UpdatedAt: at.UTC(),
+		SKU: p.skus[i], LiveID: p.lives[l], Remaining: remaining,
+		Status: stock.StatusFor(remaining, 10), Version: v, UpdatedAt: at.UTC(),
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
@@ -106,8 +113,9 @@ func (p *publisher) next(i int, at time.Time) ([]byte, error) {
 
 // published is one change sent during the load.
 type published struct {
-	at  time.Time
-	sku int
+	at   time.Time
+	live int
+	sku  int
 }
 
 // loadResult is what the load phase sent.
@@ -119,8 +127,9 @@ type loadResult struct {
 	Achieved float64
 }
 
-// load publishes rate changes a second for d, round robin over the skus,
-// each stamped with the moment it is sent: updated_at is the clock the
+// load publishes rate changes a second for d, round robin over every
+// (live, sku): the lives take turns, and each live goes through its skus
+// in order. Each change is stamped with the moment it is sent: updated_at is the clock the
 // viewers measure lag against. Pacing is open loop: change k is due at
 // start + k/rate whatever happened to the ones before, so a stall shows up
 // as slip and a burst, not as a lower rate that hides it.
@@ -144,15 +153,15 @@ func (p *publisher) load(ctx context.Context, rate float64, d time.Duration) (lo
 		}
 		now := time.Now()
 		res.MaxSlip = max(res.MaxSlip, now.Sub(due))
-		i := k % len(p.skus)
-		body, err := p.next(i, now)
+		l, i := k%len(p.lives), k/len(p.lives)%len(p.skus)
+		body, err := p.next(l, i, now)
 		if err != nil {
 			return res, err
 		}
-		if err := p.nc.Publish(stock.Subject(p.live, p.skus[i]), body); err != nil {
+		if err := p.nc.Publish(stock.Subject(p.lives[l], p.skus[i]), body); err != nil {
 			return res, fmt.Errorf("publish change %d: %w", k, err)
 		}
-		res.Sent = append(res.Sent, published{now, i})
+		res.Sent = append(res.Sent, published{now, l, i})
 	}
 	if err := p.nc.FlushTimeout(5 * time.Second); err != nil {
 		return res, fmt.Errorf("flush changes: %w", err)
@@ -165,26 +174,45 @@ func (p *publisher) load(ctx context.Context, rate float64, d time.Duration) (lo
 	return res, nil
 }
 
-// purge removes the run's live from the STOCK stream. It takes its own
-// deadline: it runs on the way out, also after an interrupt.
+// purge removes the run's lives from the STOCK stream. It takes its own
+// deadlines: it runs on the way out, also after an interrupt.
 func (p *publisher) purge() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s, err := p.js.Stream(ctx, stockstream.Name)
 	if err != nil {
-		return fmt.Errorf("purge %s: %w", p.live, err)
+		return fmt.Errorf("purge: %w", err)
 	}
-	if err := s.Purge(ctx, jetstream.WithPurgeSubject(stock.SubjectPrefix+"."+p.live+".>")); err != nil {
-		return fmt.Errorf("purge %s: %w", p.live, err)
+	var errs []error
+	for _, live := range p.lives {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.Purge(ctx, jetstream.WithPurgeSubject(stock.SubjectPrefix+"."+live+".>")); err != nil {
+			errs = append(errs, fmt.Errorf("purge %s: %w", live, err))
+		}
+		cancel()
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// expectedPerLive is expectedEvents for each live's share of the changes.
+func expectedPerLive(sent []published, lives int, window time.Duration) []int {
+	byLive := make([][]published, lives)
+	for _, c := range sent {
+		byLive[c.live] = append(byLive[c.live], c)
+	}
+	out := make([]int, lives)
+	for l, s := range byLive {
+		out[l] = expectedEvents(s, window)
+	}
+	return out
 }
 
 // expectedEvents is how many stock events a viewer should read for the
 // changes sent, if the feed coalesces as its hub does: a change after a
 // quiet spell (a window or more since the last flush) goes out at once;
 // one during a burst waits for the next flush, at most one per window,
-// which sends each sku changed since the last flush once. The feed sees
+// which sends each sku changed since the last flush once. sent is one
+// live's changes: each live coalesces on its own. The feed sees
 // each change a little after it was sent; the count assumes that delay is
 // the same for every change, so it is an estimate, close but not exact.
 func expectedEvents(sent []published, window time.Duration) int {

@@ -106,17 +106,54 @@ func (r *feedResult) perStreamKiB(before, after int64) float64 {
 // markdown renders the report.
 func (r *feedResult) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## stockfeed: %d idle streams, then %g changes/s for %s\n\n", r.cfg.Clients, r.cfg.Rate, r.cfg.Duration)
+	name := ""
+	if r.cfg.Name != "" {
+		name = r.cfg.Name + " — "
+	}
+	fmt.Fprintf(&b, "## %sstockfeed: %d idle streams on %s, then %g changes/s for %s\n\n",
+		name, r.cfg.Clients, plural(r.cfg.Lives, "live"), r.cfg.Rate, r.cfg.Duration)
 	fmt.Fprintf(&b, "Measured %s by `feedbench` (stockfeed/feedbench), loopback only.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	writeMachine(&b, r.machine, "NATS", fmt.Sprintf("nats-server %s at %s", r.nats, r.cfg.NATSURL))
 	r.writeSettings(&b)
 	r.writeResults(&b)
+	fmt.Fprintf(&b, "**Targets:** %s.\n\n", strings.Join(r.targets(), "; "))
 	if fails := r.failures(); len(fails) > 0 {
-		fmt.Fprintf(&b, "**Result: FAILED** — %s.\n", strings.Join(fails, "; "))
+		fmt.Fprintf(&b, "**Result: FAILED** — %s.\n\n", strings.Join(fails, "; "))
 	} else {
-		b.WriteString("**Result: passed** — every client connected, converged and stayed connected; both targets met.\n")
+		b.WriteString("**Result: passed** — every client connected, converged and stayed connected; both targets met.\n\n")
 	}
 	return b.String()
+}
+
+// targets says of each target whether the run met it.
+func (r *feedResult) targets() []string {
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**missed**"
+	}
+	kib := r.perStreamKiB(r.idleBefore.RSS, r.idleAfter.RSS)
+	p99 := micros(r.lag.ValueAtQuantile(99))
+	return []string{
+		fmt.Sprintf("idle RSS per stream < %g KiB %s (%.1f KiB)", r.cfg.MaxIdleKiB, met(kib < r.cfg.MaxIdleKiB), kib),
+		fmt.Sprintf("p99 delivery lag < %s %s (%s)", ms(r.cfg.MaxP99), met(p99 < r.cfg.MaxP99), ms(p99)),
+	}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "one " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// spread is "n" when lo and hi are equal, else "lo–hi".
+func spread[T int | float64](lo, hi T) string {
+	if lo == hi {
+		return fmt.Sprint(lo)
+	}
+	return fmt.Sprintf("%v–%v", lo, hi)
 }
 
 func writeMachine(b *strings.Builder, m machine, extraKey, extraValue string) {
@@ -137,11 +174,18 @@ func writeMachine(b *strings.Builder, m machine, extraKey, extraValue string) {
 func (r *feedResult) writeSettings(b *strings.Builder) {
 	c := r.cfg
 	b.WriteString("| Setting | Value |\n|---|---|\n")
-	fmt.Fprintf(b, "| Streams | %d on one live (`%s`), opened %d at a time |\n", c.Clients, r.live, c.RampConcurrency)
-	fmt.Fprintf(b, "| Skus | %d |\n", c.SKUs)
-	fmt.Fprintf(b, "| Load | %g changes/s round robin over the skus for %s, open-loop pacing |\n", c.Rate, c.Duration)
+	perLive := spread(c.Clients/c.Lives, (c.Clients+c.Lives-1)/c.Lives)
+	lives := fmt.Sprintf("`%s`", r.lives[0])
+	if len(r.lives) > 1 {
+		lives = fmt.Sprintf("%d (`%s` … `%s`), fresh ids", len(r.lives), r.lives[0], r.lives[len(r.lives)-1])
+	}
+	fmt.Fprintf(b, "| Lives | %s |\n", lives)
+	fmt.Fprintf(b, "| Streams | %d in all, %s per live, opened %d at a time |\n", c.Clients, perLive, c.RampConcurrency)
+	fmt.Fprintf(b, "| Skus | %d per live |\n", c.SKUs)
+	fmt.Fprintf(b, "| Load | %g changes/s in all, %g per live, round robin over every (live, sku) for %s, open-loop pacing |\n",
+		c.Rate, c.Rate/float64(c.Lives), c.Duration)
 	fmt.Fprintf(b, "| Coalescing window | %s |\n", r.window)
-	env := "defaults, caps raised to the stream count"
+	env := "defaults, caps raised to the stream and live counts"
 	if len(c.FeedEnv) > 0 {
 		env += "; `" + strings.Join(c.FeedEnv, "`, `") + "`"
 	}
@@ -183,7 +227,8 @@ func (r *feedResult) writeResults(b *strings.Builder) {
 		row(fmt.Sprintf("Delivery lag p%g", q), ms(v), "", "")
 	}
 	row("Delivery lag max", ms(micros(r.lag.Max())), "", "")
-	row("Stock events per stream", r.eventsLine(), fmt.Sprintf("≈ %d (the feed's coalescing replayed on the changes sent)", r.expected), "")
+	row("Stock events per stream", r.eventsLine(), fmt.Sprintf("≈ %s (the feed's coalescing replayed on each live's changes)",
+		spread(slices.Min(r.expected), slices.Max(r.expected))), "")
 	row("Streams disconnected", r.droppedLine(), "0", verdict(r.droppedTotal() == 0))
 	row("Events out of order / unreadable / extra snapshots", fmt.Sprintf("%d / %d / %d", r.reordered, r.malformed, r.resnapshots),
 		"0 / 0 / 0", verdict(r.reordered+r.malformed == 0))
@@ -222,7 +267,8 @@ func (r *feedResult) eventsLine() string {
 	for _, e := range r.events {
 		sum += e
 	}
-	return fmt.Sprintf("min %d / avg %.1f / max %d", slices.Min(r.events), float64(sum)/float64(len(r.events)), slices.Max(r.events))
+	return fmt.Sprintf("min %d / avg %.1f / max %d; %d streams under 90%% of their live's estimate",
+		slices.Min(r.events), float64(sum)/float64(len(r.events)), slices.Max(r.events), r.fewEvents)
 }
 
 func (r *feedResult) droppedLine() string {

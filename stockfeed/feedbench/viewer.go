@@ -28,7 +28,9 @@ const (
 // goroutine, that records what it sees without sharing a lock with the
 // other viewers.
 type viewer struct {
-	skus map[string]int // sku -> index in versions; shared, read only
+	live   int            // index of its live in the run's lives
+	liveID string         // that live's id, which every event must name
+	skus   map[string]int // sku -> index in versions; shared, read only
 
 	// versions holds the last version seen of each sku. The final check
 	// reads it while the viewer may still be reading, hence atomics.
@@ -39,15 +41,17 @@ type viewer struct {
 	lag        *hdrhistogram.Histogram
 	events     int    // stock events read
 	reordered  int    // stock events older than or equal to one already seen
-	malformed  int    // stock events the bench could not read
+	malformed  int    // stock events the bench could not read, or of another live
 	snapshots  int    // snapshot events after the first (there should be none)
 	disconnect string // reason of an `event: disconnect`, if one came
 	endErr     error  // why the stream ended, when the bench did not end it
 	done       chan struct{}
 }
 
-func newViewer(skus map[string]int) *viewer {
+func newViewer(live int, liveID string, skus map[string]int) *viewer {
 	return &viewer{
+		live:     live,
+		liveID:   liveID,
 		skus:     skus,
 		versions: make([]atomic.Int64, len(skus)),
 		lag:      hdrhistogram.New(0, lagMaxMicros, lagDigits),
@@ -139,7 +143,7 @@ func (v *viewer) handle(b sseclient.Block, now time.Time) {
 }
 
 func (v *viewer) onStock(b sseclient.Block, now time.Time) {
-	c, err := parseChange(b.LastEventID, b.Data)
+	c, err := parseChange(v.liveID, b.LastEventID, b.Data)
 	i, known := v.skus[c.sku]
 	if err != nil || !known {
 		v.malformed++
@@ -162,10 +166,11 @@ type change struct {
 	updatedAt time.Time
 }
 
-// parseChange reads a stock event: its id "{sku}:{version}" and its data,
-// a stock object that must name the same sku and version.
-func parseChange(id, data string) (change, error) {
-	if c, ok := quickChange(id, data); ok {
+// parseChange reads a stock event of live: its id "{sku}:{version}" and
+// its data, a stock object that must name the same sku and version, and
+// the live.
+func parseChange(live, id, data string) (change, error) {
+	if c, ok := quickChange(live, id, data); ok {
 		return c, nil
 	}
 	var l stock.Level
@@ -178,6 +183,9 @@ func parseChange(id, data string) (change, error) {
 	if id != l.SKU+":"+strconv.FormatInt(l.Version, 10) {
 		return change{}, fmt.Errorf("stock event: id %q does not name sku %s version %d", id, l.SKU, l.Version)
 	}
+	if l.LiveID != live {
+		return change{}, fmt.Errorf("stock event: live %q on the stream of live %q", l.LiveID, live)
+	}
 	return change{l.SKU, l.Version, l.UpdatedAt}, nil
 }
 
@@ -186,7 +194,7 @@ func parseChange(id, data string) (change, error) {
 // 10,000 viewers the bench reads a million events a second on the same
 // machine as the feed, and every microsecond it spends is taken from the
 // feed. Anything unexpected falls back to a full decode.
-func quickChange(id, data string) (change, bool) {
+func quickChange(live, id, data string) (change, bool) {
 	i := strings.LastIndexByte(id, ':')
 	if i <= 0 {
 		return change{}, false
@@ -197,7 +205,10 @@ func quickChange(id, data string) (change, bool) {
 		return change{}, false
 	}
 	rest, ok := strings.CutPrefix(data, `{"sku":"`)
-	if rest, ok = cutPrefix(rest, ok, sku); !ok || !strings.HasPrefix(rest, `"`) {
+	rest, ok = cutPrefix(rest, ok, sku)
+	rest, ok = cutPrefix(rest, ok, `","live_id":"`)
+	rest, ok = cutPrefix(rest, ok, live)
+	if !ok || !strings.HasPrefix(rest, `"`) {
 		return change{}, false
 	}
 	// version and updated_at are the last two fields.
