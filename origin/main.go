@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/envflag"
+	"livecommerce/internal/stock"
 	"livecommerce/origin/app"
 	"livecommerce/origin/migrate"
 	"livecommerce/origin/mysqlstore"
@@ -31,6 +33,9 @@ commands:
   merchant create --name NAME    create a merchant; prints its id and API key
   token --buyer ID [--ttl 1h]    print a buyer token for local use
   reconcile [--dry-run]          compare Redis with the database; repair drift
+  publish-stock [--live ID,...]  publish every product's current stock into the STOCK
+                                 stream (all lives by default): fills the stream after
+                                 a deploy, or after events were dropped while NATS was away
 
 Every setting is a flag and an environment variable; see "origin serve -h".
 `
@@ -65,6 +70,8 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		return token(args[1:], out, getenv)
 	case "reconcile":
 		return runReconcile(ctx, args[1:], out, getenv)
+	case "publish-stock":
+		return runPublishStock(ctx, args[1:], out, getenv)
 	case "-h", "--help", "help":
 		fmt.Fprint(out, usage)
 		return nil
@@ -192,5 +199,56 @@ func runReconcile(ctx context.Context, args []string, out io.Writer, getenv func
 	for _, f := range rep.Findings {
 		fmt.Fprintln(out, "  "+f.String())
 	}
+	return nil
+}
+
+// runPublishStock sends the current level of every product of some lives
+// as stock events. The stockfeed builds a live's state from the stream, so
+// a live whose products never had an event there (created before the
+// stream existed, or while NATS dropped events) is filled in by this.
+func runPublishStock(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
+	var lives string
+	cfg, err := app.LoadCommon("origin publish-stock", args, getenv, func(s *envflag.Set) {
+		s.String(&lives, "live", "PUBLISH_LIVES", "", "comma-separated live ids (default: every live)")
+	})
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, id := range strings.Split(lives, ",") {
+		if id = strings.TrimSpace(id); id == "" {
+			continue
+		}
+		if !stock.ValidID(id) {
+			return fmt.Errorf("--live: %q is not a live id", id)
+		}
+		ids = append(ids, id)
+	}
+	log := app.NewLogger(cfg.LogLevel)
+	d, err := app.Connect(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.EnsureStream(ctx); err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		if ids, err = d.DB.LiveIDs(ctx); err != nil {
+			return err
+		}
+	}
+	sent := 0
+	for _, id := range ids {
+		levels, err := d.Inventory.LiveLevels(ctx, id)
+		if err != nil {
+			return fmt.Errorf("live %s: %w", id, err)
+		}
+		for _, l := range levels {
+			d.Publisher.Republish(l)
+		}
+		sent += len(levels)
+	}
+	fmt.Fprintf(out, "publish-stock: %d products of %d lives sent\n", sent, len(ids))
 	return nil
 }

@@ -53,24 +53,36 @@ func (p Proxies) trusts(a netip.Addr) bool {
 	return false
 }
 
+// maxHops bounds how many X-Forwarded-For entries are examined: a chain
+// of trusted proxies is short, and a hostile header may be long.
+const maxHops = 16
+
 // Of returns the client's address: remote itself, or, when remote is a
-// trusted proxy, the last address that proxy appended to X-Forwarded-For
-// (xff). Anything before that came from the client and may be forged, so
-// it is never used; a garbled header falls back to remote.
+// trusted proxy, the nearest address in X-Forwarded-For (xff) that is not
+// a trusted proxy, walking from the end (client, CDN, edge: the edge's and
+// the CDN's entries are skipped). Entries before that one came from the
+// client and may be forged, so they are never used; a garbled entry stops
+// the walk at the last trusted hop.
 func (p Proxies) Of(remote netip.Addr, xff string) string {
 	remote = remote.Unmap()
 	if !remote.IsValid() {
 		return ""
 	}
-	if xff != "" && p.trusts(remote) {
+	hop := remote
+	for n := 0; xff != "" && p.trusts(hop) && n < maxHops; n++ {
+		entry := xff
 		if i := strings.LastIndexByte(xff, ','); i >= 0 {
-			xff = xff[i+1:]
+			entry, xff = xff[i+1:], xff[:i]
+		} else {
+			xff = ""
 		}
-		if a, err := netip.ParseAddr(strings.TrimSpace(xff)); err == nil && a.Zone() == "" {
-			return a.Unmap().String()
+		a, err := netip.ParseAddr(strings.TrimSpace(entry))
+		if err != nil || a.Zone() != "" {
+			break
 		}
+		hop = a.Unmap()
 	}
-	return remote.String()
+	return hop.String()
 }
 
 // OfHostPort is Of for a "host:port" remote address, as net/http gives.

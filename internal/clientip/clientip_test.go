@@ -3,6 +3,7 @@ package clientip_test
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -101,6 +102,25 @@ func TestOf(t *testing.T) {
 		{"IPv4-mapped remote unmapped and trusted", "::ffff:127.0.0.1", "198.51.100.1", "198.51.100.1"},
 		{"IPv4-mapped untrusted remote unmapped", "::ffff:203.0.113.9", "198.51.100.1", "203.0.113.9"},
 		{"IPv6 client canonical", "127.0.0.1", "2001:DB8:0:0::7", "2001:db8::7"},
+
+		// A chain of trusted proxies (client, CDN, edge): their entries are
+		// skipped from the end, and the first untrusted one is the client.
+		{"chain through a trusted hop", "127.0.0.1", "198.51.100.1, 10.0.0.5", "198.51.100.1"},
+		{"chain through two trusted hops", "127.0.0.1", "198.51.100.1, 10.1.1.1, 10.0.0.5", "198.51.100.1"},
+		{"chain with IPv4-mapped hop", "127.0.0.1", "198.51.100.1, ::ffff:10.0.0.5", "198.51.100.1"},
+		{"chain IPv6", "::1", "2001:db8::7, ::1", "2001:db8::7"},
+		{"forged entry before the client", "127.0.0.1", "6.6.6.6, 198.51.100.1, 10.0.0.5", "198.51.100.1"},
+		{"forged trusted entry before the client", "127.0.0.1", "10.0.0.1, 198.51.100.1, 10.0.0.5", "198.51.100.1"},
+		{"forged garbage before the client", "127.0.0.1", "garbage, 198.51.100.1, 10.0.0.5", "198.51.100.1"},
+		{"garbage after a trusted hop", "127.0.0.1", "198.51.100.1, garbage, 10.0.0.5", "10.0.0.5"},
+		{"empty entry after a trusted hop", "127.0.0.1", "198.51.100.1,, 10.0.0.5", "10.0.0.5"},
+		{"only trusted hops", "127.0.0.1", "10.0.0.1, 10.0.0.2", "10.0.0.1"},
+		{"untrusted remote ignores a chain", "203.0.113.9", "198.51.100.1, 10.0.0.5", "203.0.113.9"},
+		// At most 16 entries are examined: a client 16th from the end is
+		// found, one 17th is not (the walk ends on the 16th, trusted).
+		{"client at the 16th hop", "127.0.0.1", "198.51.100.1, " + trustedHops(15), "198.51.100.1"},
+		{"client beyond the 16th hop", "127.0.0.1", "198.51.100.1, " + trustedHops(16), "10.0.0.16"},
+		{"1000 trusted hops", "127.0.0.1", strings.Repeat("10.0.0.1, ", 999) + "10.0.0.1", "10.0.0.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +133,15 @@ func TestOf(t *testing.T) {
 	if got := proxies.Of(netip.Addr{}, "198.51.100.1"); got != "" {
 		t.Errorf("Of(invalid addr) = %q, want empty", got)
 	}
+}
+
+// trustedHops is n entries 10.0.0.n, ..., 10.0.0.1: the last is nearest.
+func trustedHops(n int) string {
+	hops := make([]string, n)
+	for i := range hops {
+		hops[i] = "10.0.0." + strconv.Itoa(n-i)
+	}
+	return strings.Join(hops, ", ")
 }
 
 func TestOfTrustsNobody(t *testing.T) {
@@ -166,13 +195,24 @@ func TestOfHostPort(t *testing.T) {
 	}
 }
 
+// trusted is FuzzOf's proxy list: 127.0.0.1, ::1 and 10.0.0.0/8.
+func trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	return a == netip.MustParseAddr("127.0.0.1") || a == netip.IPv6Loopback() || netip.MustParsePrefix("10.0.0.0/8").Contains(a)
+}
+
 func FuzzOf(f *testing.F) {
 	f.Add("127.0.0.1", "198.51.100.1")
 	f.Add("203.0.113.9", "198.51.100.1")
 	f.Add("::ffff:127.0.0.1", "6.6.6.6, ::ffff:198.51.100.1")
 	f.Add("::1", "fe80::1%eth0")
 	f.Add("127.0.0.1", ",,,")
-	proxies, err := clientip.ParseProxies("127.0.0.1,::1")
+	f.Add("127.0.0.1", "198.51.100.1, 10.0.0.5")
+	f.Add("127.0.0.1", "6.6.6.6, 198.51.100.1, 10.0.0.5, 127.0.0.1")
+	f.Add("127.0.0.1", "198.51.100.1, garbage, 10.0.0.5")
+	f.Add("127.0.0.1", strings.Repeat("10.0.0.1,", 1000))
+	f.Add("::1", "2001:db8::7, ::1, ::ffff:10.0.0.5")
+	proxies, err := clientip.ParseProxies("127.0.0.1,::1,10.0.0.0/8")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -190,8 +230,27 @@ func FuzzOf(f *testing.F) {
 			t.Fatalf("Of(%s, %q) = %q, still IPv4-mapped", remote, xff, got)
 		}
 		// Only a trusted proxy can make the answer differ from remote.
-		if r.Unmap() != netip.MustParseAddr("127.0.0.1") && r.Unmap() != netip.IPv6Loopback() && got != r.Unmap().String() {
+		if !trusted(r) && got != r.Unmap().String() {
 			t.Fatalf("Of(%s, %q) = %q: an untrusted remote chose its own address", remote, xff, got)
 		}
+		if got == r.Unmap().String() {
+			return
+		}
+		// Otherwise the answer is one of the last 16 entries, reached
+		// through trusted hops only: each entry after it is trusted.
+		entries := strings.Split(xff, ",")
+		for i := len(entries) - 1; i >= 0 && i >= len(entries)-16; i-- {
+			e, err := netip.ParseAddr(strings.TrimSpace(entries[i]))
+			if err != nil {
+				break
+			}
+			if e.Unmap().String() == got {
+				return
+			}
+			if !trusted(e) {
+				break
+			}
+		}
+		t.Fatalf("Of(%s, %q) = %q: not reached through trusted hops within 16 entries", remote, xff, got)
 	})
 }

@@ -60,18 +60,33 @@ func Ensure(ctx context.Context, js jetstream.JetStream, replicas int) (jetstrea
 	return s, nil
 }
 
-// EnsureRetrying calls Ensure until it succeeds or ctx ends, backing off
-// while NATS is away: a service starts whether or not NATS is up, and the
-// stream is there as soon as NATS is.
-func EnsureRetrying(ctx context.Context, js jetstream.JetStream, replicas int, log *slog.Logger) {
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+// Maintain keeps the stream in place until ctx ends: it calls Ensure,
+// backing off while NATS is away (a service starts whether or not NATS is
+// up), and then again every interval, so a stream deleted by hand or lost
+// with a NATS store comes back without restarting the services. It calls
+// ready, if not nil, after the first success.
+func Maintain(ctx context.Context, js jetstream.JetStream, replicas int, interval time.Duration, log *slog.Logger, ready func()) {
+	wait := 250 * time.Millisecond
+	ok := false
+	for {
 		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := Ensure(tctx, js, replicas)
 		cancel()
-		if err == nil || ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return
+		case err == nil:
+			if !ok && ready != nil {
+				ready()
+			}
+			ok, wait = true, interval
+		case ok:
+			log.Warn("the stock event stream could not be checked; retrying", slog.Any("error", err))
+			ok, wait = false, 250*time.Millisecond
+		default:
+			log.Warn("cannot ensure the stock event stream yet; retrying", slog.Duration("in", wait), slog.Any("error", err))
+			wait = min(2*wait, 10*time.Second)
 		}
-		log.Warn("cannot ensure the stock event stream yet; retrying", slog.Duration("in", wait), slog.Any("error", err))
 		select {
 		case <-ctx.Done():
 			return

@@ -195,50 +195,71 @@ func TestCapturesPlainPublishes(t *testing.T) {
 	}
 }
 
-// TestEnsureRetryingWaitsForNATS: a service may start before NATS; the
-// stream is there as soon as NATS is.
-func TestEnsureRetryingWaitsForNATS(t *testing.T) {
+// TestMaintainWaitsForNATS: a service may start before NATS; the stream is
+// there as soon as NATS is, and comes back when someone deletes it.
+func TestMaintainWaitsForNATS(t *testing.T) {
 	n := natstest.Start(t)
 	n.Stop()
 	_, js := connect(t, n.URL, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	ready := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		stockstream.EnsureRetrying(ctx, js, 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		stockstream.Maintain(ctx, js, 1, 100*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), func() { close(ready) })
 	}()
 	select {
-	case <-done:
-		t.Fatal("EnsureRetrying returned while NATS was down")
+	case <-ready:
+		t.Fatal("Maintain reported the stream ready while NATS was down")
 	case <-time.After(300 * time.Millisecond):
 	}
 	n.Start()
 	select {
-	case <-done:
+	case <-ready:
 	case <-time.After(15 * time.Second):
-		t.Fatal("EnsureRetrying did not return within 15s of NATS starting")
+		t.Fatal("the stream not ensured within 15s of NATS starting")
 	}
 	info, err := js.Stream(ctx, stockstream.Name)
 	if err != nil {
-		t.Fatalf("stream after EnsureRetrying: %v", err)
+		t.Fatalf("stream after Maintain: %v", err)
 	}
 	checkConfig(t, info.CachedInfo().Config)
+
+	if err := js.DeleteStream(ctx, stockstream.Name); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := js.Stream(ctx, stockstream.Name); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a deleted stream not recreated within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Maintain did not return after its context ended")
+	}
 }
 
-func TestEnsureRetryingStopsWithContext(t *testing.T) {
+func TestMaintainStopsWithContext(t *testing.T) {
 	_, js := connect(t, "nats://127.0.0.1:1", nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		stockstream.EnsureRetrying(ctx, js, 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		stockstream.Maintain(ctx, js, 1, time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	}()
 	cancel()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("EnsureRetrying did not return after its context ended")
+		t.Fatal("Maintain did not return after its context ended")
 	}
 }

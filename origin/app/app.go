@@ -52,7 +52,18 @@ type Deps struct {
 	Inventory *inventory.Inventory
 	Registry  *prometheus.Registry
 
+	js         jetstream.JetStream
+	replicas   int
 	stopStream context.CancelFunc
+}
+
+// EnsureStream makes sure the STOCK stream exists now (operator commands
+// that publish must not race the background check).
+func (d *Deps) EnsureStream(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := stockstream.Ensure(ctx, d.js, d.replicas)
+	return err
 }
 
 // Connect opens Redis, MySQL and NATS. NATS may be down: the connection
@@ -108,9 +119,10 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Deps, error) {
 		d.NATS.Close()
 		return nil, fmt.Errorf("app: jetstream: %w", err)
 	}
+	d.js, d.replicas = js, c.StreamReplicas
 	streamCtx, stopStream := context.WithCancel(context.Background())
 	d.stopStream = stopStream
-	go stockstream.EnsureRetrying(streamCtx, js, c.StreamReplicas, log)
+	go stockstream.Maintain(streamCtx, js, c.StreamReplicas, 30*time.Second, log, nil)
 	d.Stock = redisstock.New(d.Redis, d.RedisCB, redisstock.Options{Prefix: c.RedisPrefix, DoneTTL: c.IdempotencyTTL})
 	d.Publisher, err = stockevents.New(d.NATS, d.Registry, log)
 	if err != nil {

@@ -20,10 +20,10 @@ import (
 	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/clientip"
 	"livecommerce/internal/fibermetrics"
+	"livecommerce/internal/ratelimit"
 	"livecommerce/origin/catalog"
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/purchase"
-	"livecommerce/origin/ratelimit"
 	"livecommerce/origin/stockread"
 )
 

@@ -99,6 +99,27 @@ func (s *Store) RaiseVersion(ctx context.Context, sku string, v int64) error {
 	})
 }
 
+// LiveIDs lists every live, for operator commands that walk them all.
+func (s *Store) LiveIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := s.guard.Do(func() error {
+		rows, err := s.db.QueryContext(ctx, "SELECT id FROM lives ORDER BY id")
+		if err != nil {
+			return fmt.Errorf("mysqlstore: lives: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return fmt.Errorf("mysqlstore: lives: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	return ids, err
+}
+
 // LiveSKUs lists the skus of a live; stock.ErrNotFound when the live does
 // not exist.
 func (s *Store) LiveSKUs(ctx context.Context, liveID string) ([]string, error) {

@@ -848,7 +848,10 @@ func TestShutdownFinishesInFlightPurchases(t *testing.T) {
 		units   = 100000
 		workers = 16
 	)
-	e := origintest.Start(t, origintest.Options{})
+	// The subject is the order of shutdown, not the purchase timeout: on
+	// a loaded machine (the whole suite runs packages in parallel) a
+	// purchase may wait past the 2 s default and answer "outcome pending".
+	e := origintest.Start(t, origintest.Options{Tweak: func(c *app.Config) { c.PurchaseTimeout = 10 * time.Second }})
 	e.SetUpLive("SHUT", "", origintest.Product{SKU: sku, Stock: units, PerBuyerLimit: 10000, LowStockThreshold: 10})
 	db := openDB(t, e.Config.MySQLDSN)
 	rdb := redis.NewClient(&redis.Options{Addr: origintest.RedisAddr()})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"livecommerce/internal/faultproxy"
 	"livecommerce/internal/natstest"
 	"livecommerce/internal/stock"
 	"livecommerce/internal/stockstream"
@@ -88,6 +90,10 @@ func stored(t *testing.T, s jetstream.Stream, sku string) []int64 {
 	return out
 }
 
+// retryWindow covers the publisher's pauses before sending an unconfirmed
+// event again.
+const retryWindow = 3 * time.Second
+
 func contains(vs []int64, v int64) bool {
 	for _, x := range vs {
 		if x == v {
@@ -138,7 +144,8 @@ func TestPublishIsStoredOnce(t *testing.T) {
 
 // TestPublishSurvivesNATSRestart: an event published while NATS is down is
 // stored once NATS is back, through the client's buffer and the
-// publisher's retries.
+// publisher's retries, and it is the last one stored for its sku: an
+// older event that failed meanwhile is not sent again after it.
 func TestPublishSurvivesNATSRestart(t *testing.T) {
 	n, nc, _, p, reg := setup(t)
 	p.Publish(level("B1", 1))
@@ -157,9 +164,18 @@ func TestPublishSurvivesNATSRestart(t *testing.T) {
 		stream, err := js.Stream(ctx, stockstream.Name)
 		cancel()
 		if err == nil {
-			// Both versions, in either order: a retried event can land
-			// after a newer one, and readers keep the highest version.
-			if got := stored(t, stream, "B1"); contains(got, 1) && contains(got, 2) {
+			if got := stored(t, stream, "B1"); contains(got, 2) {
+				// Version 1 may be stored before it or skipped, never
+				// after it: the stream keeps a sku's last few in arrival
+				// order, and the newest must stay among them.
+				deadline := time.Now().Add(retryWindow)
+				for time.Now().Before(deadline) {
+					got = stored(t, stream, "B1")
+					if got[len(got)-1] != 2 {
+						t.Fatalf("stored versions %v: an older version landed after the newest", got)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
 				break
 			}
 		}
@@ -184,5 +200,70 @@ func TestPublishAfterCloseDrops(t *testing.T) {
 	p.Publish(level("A1", 1))
 	if got := counter(t, reg, "stock_events_dropped_total"); got != 1 {
 		t.Errorf("dropped after close: got %v, want 1", got)
+	}
+}
+
+// TestUnconfirmedSuperseded: an event the stream did not confirm is not
+// sent again once a newer version of its sku has been sent: the retry
+// could land after the newer one and push it out of the stream's history.
+// An event with nothing newer is retried as usual.
+//
+// The publisher reaches NATS through a proxy held shut while versions 1
+// and 2 are written, so version 1's failure is certainly seen after
+// version 2 went out; no stream captures the subject, so the server
+// answers each one with "no responders" (after the client's own two
+// quick retries, so this takes a couple of seconds).
+func TestUnconfirmedSuperseded(t *testing.T) {
+	n := natstest.Start(t)
+	proxy, err := faultproxy.Start(strings.TrimPrefix(n.URL, "nats://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	nc, err := nats.Connect("nats://"+proxy.Addr(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatalf("nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	reg := prometheus.NewRegistry()
+	p, err := stockevents.New(nc, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+
+	proxy.Blackhole()
+	sent := nc.Stats().OutMsgs
+	p.Publish(level("S1", 1))
+	p.Publish(level("S1", 2))
+	waitUntil(t, "both versions written", func() bool { return nc.Stats().OutMsgs >= sent+2 })
+	proxy.Restore()
+
+	// Version 2 has every attempt and is then dropped; version 1 none
+	// beyond its first.
+	waitUntil(t, "version 2 given up and version 1 superseded", func() bool {
+		return counter(t, reg, "stock_events_dropped_total") == 1 && counter(t, reg, "stock_events_superseded_total") == 1
+	})
+	for name, want := range map[string]float64{
+		"stock_events_superseded_total": 1,
+		"stock_events_retried_total":    4, // version 2's attempts 2 to 5
+		"stock_events_dropped_total":    1,
+		"stock_events_published_total":  0,
+	} {
+		if got := counter(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// waitUntil polls cond for up to 10s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 10s: %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -93,7 +93,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	metrics := hub.NewMetrics(reg)
 	lives := hub.NewLives(stocksource.New(js, log), hub.Options{
 		Window: cfg.Window, QueueLen: cfg.QueueLen, Linger: cfg.Linger, JoinTimeout: cfg.JoinTimeout,
-		MaxLives: cfg.MaxLives, NewLivesPerSecond: cfg.NewLivesPerSecond,
+		MaxLives: cfg.MaxLives, NewLivesPerSecond: cfg.NewLivesPerSecond, NewLivesPerClient: cfg.NewLivesPerClient,
 	}, metrics, log)
 	streams := sse.New(sse.Config{
 		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP, Heartbeat: cfg.Heartbeat,
@@ -110,7 +110,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go stockstream.EnsureRetrying(runCtx, js, cfg.StreamReplicas, log)
+	go stockstream.Maintain(runCtx, js, cfg.StreamReplicas, 30*time.Second, log, nil)
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -162,9 +162,20 @@ func timedStream(obs prometheus.ObserverVec, h http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, r)
-		obs.With(prometheus.Labels{"method": strings.ToLower(r.Method), "code": strconv.Itoa(rec.status)}).
+		obs.With(prometheus.Labels{"method": methodLabel(r.Method), "code": strconv.Itoa(rec.status)}).
 			Observe(time.Since(start).Seconds())
 	})
+}
+
+// methodLabel keeps the method label to a fixed set, as promhttp does:
+// net/http accepts any token as a method, and a client must not be able to
+// mint metric series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPost, http.MethodPut, http.MethodDelete:
+		return strings.ToLower(m)
+	}
+	return "unknown"
 }
 
 type statusRecorder struct {
@@ -195,6 +206,13 @@ func getOnly(h http.Handler) http.Handler {
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	checks := map[string]string{"nats": "ok", "stream": "ok"}
 	var down []string
+	if s.streams.Refusing() {
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{
+			"code": "unavailable", "message": "shutting down",
+		}})
+		return
+	}
 	if !s.nc.IsConnected() {
 		checks["nats"], checks["stream"] = "down", "down"
 		down = append(down, "nats")
@@ -247,22 +265,26 @@ func (s *Server) shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownAfter)
 	defer cancel()
 	s.stop()
-	// Refuse new streams and end the open ones, then close the listener
-	// and wait for the handlers to return. The drain gives up a little
-	// before the deadline: the streams it then cuts all at once still get
-	// time to write their goodbye before http.Shutdown gives up on them
-	// and closes their connections mid-stream.
-	deadline, _ := ctx.Deadline()
-	dctx, dcancel := context.WithDeadline(ctx, deadline.Add(-min(time.Until(deadline)/4, time.Second)))
-	// The ends are spread over the window, or over most of the time there
-	// is: a window longer than that would cut the rest all at once.
-	dl, _ := dctx.Deadline()
-	s.streams.Drain(dctx, min(s.cfg.DrainWindow, time.Until(dl)*3/4))
-	dcancel()
+	// Stop listening before ending any stream. A viewer that reconnects to
+	// this instance must be refused at the TCP level, which an EventSource
+	// retries (elsewhere, once the load balancer sees /readyz gone). A 503
+	// would end its EventSource for good. Requests already accepted are
+	// answered 503 (Refuse); streams run on goroutines of their own and do
+	// not hold this up.
+	s.streams.Refuse()
 	err := s.http.Shutdown(ctx)
 	if err != nil {
 		s.http.Close()
 	}
+	// The drain gives up a little before the deadline, so the streams it
+	// then cuts all at once still get time to write their goodbye. Their
+	// ends are spread over the window, or over most of the time there is:
+	// a longer window would cut the rest all at once at the deadline.
+	deadline, _ := ctx.Deadline()
+	dctx, dcancel := context.WithDeadline(ctx, deadline.Add(-min(time.Until(deadline)/4, time.Second)))
+	dl, _ := dctx.Deadline()
+	s.streams.Drain(dctx, min(s.cfg.DrainWindow, time.Until(dl)*3/4))
+	dcancel()
 	s.lives.Close()
 	if derr := s.nc.Drain(); derr != nil {
 		s.nc.Close()

@@ -23,6 +23,7 @@ type Config struct {
 	MaxConnsPerIP     int
 	MaxLives          int
 	NewLivesPerSecond float64
+	NewLivesPerClient float64
 	Window            time.Duration
 	QueueLen          int
 	Heartbeat         time.Duration
@@ -49,7 +50,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	s.Int(&c.MaxConns, "max-conns", "STOCKFEED_MAX_CONNS", 20000, "event streams this instance holds at most (503 beyond)")
 	s.Int(&c.MaxConnsPerIP, "max-conns-per-ip", "STOCKFEED_MAX_CONNS_PER_IP", 100, "event streams per client address (429 beyond)")
 	s.Int(&c.MaxLives, "max-lives", "STOCKFEED_MAX_LIVES", 1000, "lives followed at once (503 beyond)")
-	s.Float(&c.NewLivesPerSecond, "new-lives-per-second", "STOCKFEED_NEW_LIVES_PER_SECOND", 20, "lives this instance may start following per second")
+	s.Float(&c.NewLivesPerSecond, "new-lives-per-second", "STOCKFEED_NEW_LIVES_PER_SECOND", 100, "lives this instance may start following per second")
+	s.Float(&c.NewLivesPerClient, "new-lives-per-client", "STOCKFEED_NEW_LIVES_PER_CLIENT", 2, "lives one client address may start this instance following per second (burst 5x)")
 	s.Duration(&c.Window, "coalesce-window", "STOCKFEED_COALESCE_WINDOW", 50*time.Millisecond, "changes of one sku within this window are sent once, newest version")
 	s.Int(&c.QueueLen, "client-queue", "STOCKFEED_CLIENT_QUEUE", 64, "windows of changes a client may fall behind before it is cut")
 	s.Duration(&c.Heartbeat, "heartbeat", "STOCKFEED_HEARTBEAT", 10*time.Second, "longest silence on a stream before a comment line (at most 15s)")
@@ -97,6 +99,9 @@ func (c Config) validate() error {
 	// is rejected too.
 	if !(c.NewLivesPerSecond > 0 && c.NewLivesPerSecond <= 10_000) {
 		bad("STOCKFEED_NEW_LIVES_PER_SECOND: must be above 0 and at most 10000")
+	}
+	if !(c.NewLivesPerClient > 0 && c.NewLivesPerClient <= 10_000) {
+		bad("STOCKFEED_NEW_LIVES_PER_CLIENT: must be above 0 and at most 10000")
 	}
 	if c.Window < time.Millisecond || c.Window > time.Second {
 		bad("STOCKFEED_COALESCE_WINDOW: must be between 1ms and 1s")

@@ -10,8 +10,11 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/textproto"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -523,7 +526,9 @@ func TestMalformedPayloads(t *testing.T) {
 // TestUnknownLive: a live the stream knows nothing of is a 404, and the
 // feed stops following it at once.
 func TestUnknownLive(t *testing.T) {
-	f := newHTTPFeed(t, nil)
+	// Ten made-up lives from one address are its whole burst of new
+	// lives (TestNewLivesPerClient); this test is about what each costs.
+	f := newHTTPFeed(t, func(c *app.Config) { c.NewLivesPerClient = 100 })
 	for i := range 10 {
 		live := fmt.Sprintf("NOPE%d", i)
 		s := f.openLive(live, "", nil)
@@ -856,6 +861,26 @@ func TestRetryHint(t *testing.T) {
 	})
 }
 
+// waitListenerClosed waits until a connection to the feed is refused:
+// Shutdown has closed the listener. A probe accepted meanwhile is closed
+// at once, so it does not hold Shutdown up.
+func (f *httpFeed) waitListenerClosed() {
+	f.t.Helper()
+	f.until(slack, "the listener closed", func() bool {
+		conn, err := net.Dial("tcp", f.Addr())
+		switch {
+		case err == nil:
+			conn.Close()
+			return false
+		case errors.Is(err, syscall.ECONNRESET):
+			return false // queued as the listener closed
+		case !errors.Is(err, syscall.ECONNREFUSED):
+			f.t.Fatalf("dial during shutdown: %v, want the connection refused", err)
+		}
+		return true
+	})
+}
+
 type goodbye struct {
 	at       time.Time
 	block    sseclient.Block
@@ -884,7 +909,8 @@ func awaitGoodbye(s *feedtest.Stream) goodbye {
 }
 
 // TestGracefulShutdown: every viewer is told to reconnect, at moments
-// spread over the drain window, and new viewers are sent elsewhere.
+// spread over the drain window, and new viewers are refused a connection
+// (so that they retry, elsewhere).
 func TestGracefulShutdown(t *testing.T) {
 	const streams, window = 20, time.Second
 	f := newHTTPFeed(t, func(c *app.Config) {
@@ -910,27 +936,16 @@ func TestGracefulShutdown(t *testing.T) {
 		done <- outcome{err, time.Since(start)}
 	}()
 
-	// New viewers during the drain are refused with a 503.
-	refused := false
-	for !refused && time.Since(start) < slack {
-		s, err := feedtest.Open(t, f.URL, "L1", "", nil)
-		if err != nil {
-			break // the listener is closed: the drain is over
+	// Shutdown stops listening before it ends any stream: a viewer
+	// coming during the drain is refused at the TCP level, which an
+	// EventSource retries, rather than answered 503, which ends it.
+	f.waitListenerClosed()
+	if s, err := feedtest.Open(t, f.URL, "L1", "", nil); !errors.Is(err, syscall.ECONNREFUSED) {
+		status := ""
+		if s != nil {
+			status = s.Resp.Status
 		}
-		switch s.Resp.StatusCode {
-		case http.StatusServiceUnavailable:
-			wantRefused(t, "stream during the drain", s, http.StatusServiceUnavailable, "unavailable")
-			wantRetryAfter(t, "stream during the drain", s.Resp)
-			refused = true
-		case http.StatusOK: // arrived before the drain began; it is drained too
-			go func() { awaitGoodbye(s) }()
-		default:
-			t.Errorf("stream during the drain: %s, want 503", s.Resp.Status)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if !refused {
-		t.Error("no new stream was refused with 503 during the drain")
+		t.Errorf("stream during the drain: %q, %v; want the connection refused", status, err)
 	}
 
 	var first, last time.Time
@@ -979,6 +994,58 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+// TestShutdownRefusesWaitingViewer: a stream request already being served
+// when shutdown begins (waiting for its live's history) is answered 503,
+// so the viewer goes elsewhere, rather than given a stream that the drain
+// would end at once. (net/http itself drops a request whose headers it
+// finishes reading after Shutdown began.)
+func TestShutdownRefusesWaitingViewer(t *testing.T) {
+	f := newHTTPFeed(t, func(c *app.Config) { c.JoinTimeout = 8 * time.Second })
+	// With NATS away, the first viewer of L1 waits in the handler for the
+	// live's history.
+	f.nats.Stop()
+	type result struct {
+		s   *feedtest.Stream
+		err error
+	}
+	opened := make(chan result, 1)
+	go func() {
+		s, err := feedtest.Open(t, f.URL, "L1", "", nil)
+		opened <- result{s, err}
+	}()
+	f.until(slack, "the viewer waiting for L1", func() bool { return f.Following() == 1 })
+
+	done := make(chan error, 1)
+	go func() { done <- f.Shutdown(context.Background()) }()
+	f.waitListenerClosed()
+	// The history can now be read: the viewer could join, but the feed is
+	// shutting down.
+	f.nats.Start()
+	var r result
+	select {
+	case r = <-opened:
+	case <-time.After(2 * slack):
+		t.Fatal("the waiting viewer got no answer")
+	}
+	if r.err != nil {
+		t.Fatalf("waiting viewer: %v, want a 503", r.err)
+	}
+	body, _ := io.ReadAll(r.s.Resp.Body)
+	wantAPIError(t, "waiting viewer", r.s.Resp, body, http.StatusServiceUnavailable, "unavailable")
+	wantRetryAfter(t, "waiting viewer", r.s.Resp)
+	if !strings.Contains(string(body), "shutting down") {
+		t.Errorf("waiting viewer: body %s, want it told the feed is shutting down", body)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Shutdown = %v", err)
+		}
+	case <-time.After(f.Config.ShutdownAfter + slack):
+		t.Fatal("Shutdown did not return")
+	}
+}
+
 // TestShutdownDeadline: a drain window longer than the shutdown budget
 // does not hold the process: Shutdown ends every stream by its deadline.
 func TestShutdownDeadline(t *testing.T) {
@@ -1010,4 +1077,246 @@ func TestShutdownDeadline(t *testing.T) {
 			t.Errorf("stream ended without a disconnect event (%v), %s after Shutdown began", g.err, time.Since(start))
 		}
 	}
+}
+
+// TestNewLivesPerClient: one address asking for made-up lives is refused
+// new lives once its burst is spent, while another address can still
+// bring in a real live, and joining a live already followed costs nothing.
+func TestNewLivesPerClient(t *testing.T) {
+	f := newHTTPFeed(t, func(c *app.Config) {
+		c.TrustedProxies = "127.0.0.1"
+		c.NewLivesPerClient = 2 // a burst of 10
+	})
+	from := func(addr string) http.Header { return http.Header{"X-Forwarded-For": {addr}} }
+	const prober, viewer = "203.0.113.66", "198.51.100.7"
+
+	notFound := 0
+	var refused *feedtest.Stream
+	for i := 0; refused == nil; i++ {
+		if i == 100 {
+			t.Fatalf("%d made-up lives from one address all answered, want a 503 after its burst", i)
+		}
+		s := f.openLive(fmt.Sprintf("MADEUP%d", i), "", from(prober))
+		switch s.Resp.StatusCode {
+		case http.StatusNotFound:
+			notFound++
+			s.Close()
+		case http.StatusServiceUnavailable:
+			refused = s
+		default:
+			t.Fatalf("made-up live %d: %s, want 404 or 503", i, s.Resp.Status)
+		}
+	}
+	// The burst is 5 seconds' worth; refills only add to it.
+	if notFound < 10 {
+		t.Errorf("%d made-up lives answered before the first 503, want at least the burst of 10", notFound)
+	}
+	wantRefused(t, "made-up live past the burst", refused, http.StatusServiceUnavailable, "unavailable")
+	wantRetryAfter(t, "made-up live past the burst", refused.Resp)
+
+	// Another address brings in a real live.
+	s := f.openLive("L1", "", from(viewer))
+	if s.Resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(s.Resp.Body)
+		t.Fatalf("real live from another address: %s %s, want 200", s.Resp.Status, body)
+	}
+	if b := firstData(t, s); b.Type != "snapshot" {
+		t.Errorf("real live from another address: first event %+v, want the snapshot", b)
+	}
+	// L1 is followed now: the prober joining it starts nothing new.
+	s = f.openLive("L1", "", from(prober))
+	if s.Resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(s.Resp.Body)
+		t.Errorf("followed live from the limited address: %s %s, want 200", s.Resp.Status, body)
+	}
+}
+
+// TestMaxLivesEvictsLingering: at MaxLives, a live that only lingers (no
+// viewers) makes room for a live with a viewer; lives that all have
+// viewers do not.
+func TestMaxLivesEvictsLingering(t *testing.T) {
+	f := newHTTPFeed(t, func(c *app.Config) {
+		c.MaxLives = 2
+		c.Linger = time.Minute
+	})
+	for _, live := range []string{"L2", "L3", "L4"} {
+		f.pub.Level(feedtest.Level(live, "A1", 5, 1))
+	}
+	s := f.dial("") // L1
+	firstData(t, s)
+	s.Close()
+	f.until(slack, "L1's viewer gone", func() bool { return f.Streams() == 0 })
+	if got := f.Following(); got != 1 {
+		t.Fatalf("following %d lives with L1 lingering, want 1", got)
+	}
+	firstData(t, feedtest.Dial(t, f.URL, "L2", ""))
+	if got := f.Following(); got != 2 {
+		t.Fatalf("following %d lives, want 2 (L1 lingering, L2 watched)", got)
+	}
+
+	// Full: L1, lingering, is dropped for L3. (Its stream's end is seen
+	// a moment before the viewer's slot on L1 is given back: poll.)
+	var s3 *feedtest.Stream
+	f.until(slack, "L3 admitted at MaxLives with L1 lingering", func() bool {
+		s3 = f.openLive("L3", "", nil)
+		if s3.Resp.StatusCode == http.StatusOK {
+			return true
+		}
+		s3.Close()
+		return false
+	})
+	firstData(t, s3)
+	if got := f.Following(); got != 2 {
+		t.Errorf("following %d lives after L3 came in, want 2", got)
+	}
+	if got := f.series("stockfeed_lives_followed"); got != 2 {
+		t.Errorf("stockfeed_lives_followed = %v, want 2", got)
+	}
+
+	// Full with viewers on both: a third live is refused.
+	s4 := f.openLive("L4", "", nil)
+	wantRefused(t, "L4 with every followed live watched", s4, http.StatusServiceUnavailable, "unavailable")
+	wantRetryAfter(t, "L4 with every followed live watched", s4.Resp)
+	if got := f.Following(); got != 2 {
+		t.Errorf("following %d lives after L4 was refused, want 2", got)
+	}
+}
+
+// TestMethodLabel: made-up methods on the event route cannot mint
+// latency series: they all count as "unknown".
+func TestMethodLabel(t *testing.T) {
+	f := newHTTPFeed(t, nil)
+	for _, m := range []string{"FOO1", "FOO2", "foo3", "PATCH"} {
+		resp, body := f.do(m, "/v1/lives/L1/events", nil)
+		wantAPIError(t, m+" events", resp, body, http.StatusMethodNotAllowed, "invalid_request")
+	}
+	_, body := f.do(http.MethodGet, "/metrics", nil)
+	var unknown bool
+	for line := range strings.Lines(string(body)) {
+		if !strings.HasPrefix(line, "http_request_duration_seconds") {
+			continue
+		}
+		if strings.Contains(strings.ToLower(line), "foo") || strings.Contains(strings.ToLower(line), `method="patch"`) {
+			t.Errorf("/metrics: %s: a series for a client's made-up method", strings.TrimSpace(line))
+		}
+		if strings.HasPrefix(line, "http_request_duration_seconds_count{") && strings.Contains(line, `method="unknown"`) &&
+			strings.Contains(line, `route="/v1/lives/{live_id}/events"`) && strings.Contains(line, `code="405"`) {
+			unknown = true
+			if n, _ := strconv.ParseFloat(strings.Fields(line)[1], 64); n != 4 {
+				t.Errorf("/metrics: %s, want a count of 4", strings.TrimSpace(line))
+			}
+		}
+	}
+	if !unknown {
+		t.Error(`/metrics has no 405 series of the event route with method="unknown"`)
+	}
+}
+
+// TestHTTP10Client: an HTTP/1.0 client cannot read chunked encoding, so
+// it gets the raw event stream, ended by closing the connection; an
+// HTTP/1.1 client gets the same stream in chunks.
+func TestHTTP10Client(t *testing.T) {
+	f := newHTTPFeed(t, func(c *app.Config) { c.RetryJitter = 0 })
+	type head struct {
+		status string
+		header textproto.MIMEHeader
+		body   *bufio.Reader
+	}
+	request := func(proto string) head {
+		t.Helper()
+		conn, err := net.Dial("tcp", f.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.SetDeadline(time.Now().Add(slack))
+		if _, err := fmt.Fprintf(conn, "GET /v1/lives/L1/events %s\r\nHost: feed\r\n\r\n", proto); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(conn)
+		tp := textproto.NewReader(br)
+		status, err := tp.ReadLine()
+		if err != nil {
+			t.Fatalf("%s: status line: %v", proto, err)
+		}
+		header, err := tp.ReadMIMEHeader()
+		if err != nil {
+			t.Fatalf("%s: header: %v", proto, err)
+		}
+		return head{status, header, br}
+	}
+	// The first two blocks: the retry hint and the snapshot.
+	blocks := func(proto string, body io.Reader) []sseclient.Block {
+		t.Helper()
+		r := sseclient.NewReader(body)
+		var out []sseclient.Block
+		for range 2 {
+			b, err := r.Next()
+			if err != nil {
+				t.Fatalf("%s: block %d: %v", proto, len(out)+1, err)
+			}
+			out = append(out, b)
+		}
+		return out
+	}
+
+	h10 := request("HTTP/1.0")
+	if h10.status != "HTTP/1.1 200 OK" {
+		t.Errorf("HTTP/1.0: status line %q, want HTTP/1.1 200 OK", h10.status)
+	}
+	if te := h10.header.Values("Transfer-Encoding"); len(te) != 0 {
+		t.Errorf("HTTP/1.0: Transfer-Encoding %q, want none", te)
+	}
+	if ct := h10.header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Errorf("HTTP/1.0: Content-Type %q", ct)
+	}
+	// The body starts with the retry line itself, not a chunk size.
+	if line, err := h10.body.Peek(len("retry: ")); err != nil || string(line) != "retry: " {
+		t.Fatalf("HTTP/1.0: body starts %q, %v; want the retry line", line, err)
+	}
+	raw := blocks("HTTP/1.0", h10.body)
+
+	h11 := request("HTTP/1.1")
+	if h11.status != "HTTP/1.1 200 OK" {
+		t.Errorf("HTTP/1.1: status line %q, want HTTP/1.1 200 OK", h11.status)
+	}
+	if te := h11.header.Get("Transfer-Encoding"); te != "chunked" {
+		t.Errorf("HTTP/1.1: Transfer-Encoding %q, want chunked", te)
+	}
+	chunked := blocks("HTTP/1.1", httputil.NewChunkedReader(h11.body))
+
+	if raw[0].Retry != f.Config.Retry || raw[0].Type != "" {
+		t.Errorf("HTTP/1.0: first block %+v, want the retry hint %s", raw[0], f.Config.Retry)
+	}
+	if raw[1].Type != "snapshot" || raw[1].LastEventID != "A1:2" {
+		t.Errorf("HTTP/1.0: second block %+v, want the snapshot A1:2", raw[1])
+	}
+	for i := range raw {
+		if raw[i] != chunked[i] {
+			t.Errorf("block %d: HTTP/1.0 %+v, HTTP/1.1 %+v; want the same stream", i+1, raw[i], chunked[i])
+		}
+	}
+}
+
+// TestConsumerDeletedAfterLinger: following a live costs a JetStream
+// consumer; once its last viewer has left and the linger has passed, the
+// consumer is gone from the server.
+func TestConsumerDeletedAfterLinger(t *testing.T) {
+	f := newHTTPFeed(t, func(c *app.Config) { c.Linger = 300 * time.Millisecond })
+	js := f.jetStream()
+	consumers := func() int {
+		s, err := js.Stream(context.Background(), "STOCK")
+		if err != nil {
+			t.Fatalf("stream info: %v", err)
+		}
+		return s.CachedInfo().State.Consumers
+	}
+	s := f.dial("")
+	firstData(t, s)
+	if got := consumers(); got != 1 {
+		t.Fatalf("%d consumers with L1 watched, want 1", got)
+	}
+	s.Close()
+	f.until(slack, "L1 no longer followed", func() bool { return f.Following() == 0 })
+	f.until(slack, "L1's consumer deleted", func() bool { return consumers() == 0 })
 }

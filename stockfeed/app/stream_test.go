@@ -545,3 +545,98 @@ func TestFollowsOnlyWhileWatched(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleVersionIgnored: two origin instances can publish one sku's
+// versions out of order. A late older version never reaches a viewer, and
+// a feed that starts later (reading the stream's last few events of the
+// sku) still shows the newest.
+func TestStaleVersionIgnored(t *testing.T) {
+	n := feedtest.StartNATS(t)
+	feed := feedtest.Start(t, n.URL, nil)
+	pub := feedtest.NewPublisher(t, n.URL)
+	pub.Level(feedtest.Level("ST", "A", 8, 2))
+	s := feedtest.Dial(t, feed.URL, "ST", "")
+	b, err := s.NextEvent(10 * time.Second)
+	if err != nil || b.Type != "snapshot" || b.LastEventID != "A:2" {
+		t.Fatalf("got %+v, %v; want the snapshot A:2", b, err)
+	}
+	stale := metric(t, feed.URL, "stockfeed_events_in_total", `result="stale"`)
+
+	pub.Level(feedtest.Level("ST", "A", 9, 1)) // late
+	pub.Level(feedtest.Level("ST", "B", 4, 1)) // a marker after it
+	for _, l := range readUntil(t, s, "B", 1) {
+		if l.SKU == "A" {
+			t.Errorf("viewer got %+v, want no event for A (version 1 is older than 2)", l)
+		}
+	}
+	if got := metric(t, feed.URL, "stockfeed_events_in_total", `result="stale"`) - stale; got != 1 {
+		t.Errorf(`stockfeed_events_in_total{result="stale"} rose by %v, want 1`, got)
+	}
+
+	for name, url := range map[string]string{
+		"same instance":  feed.URL,
+		"fresh instance": feedtest.Start(t, n.URL, nil).URL,
+	} {
+		b, err := feedtest.Dial(t, url, "ST", "").NextEvent(10 * time.Second)
+		if err != nil || b.Type != "snapshot" {
+			t.Fatalf("%s: got %+v, %v; want a snapshot", name, b, err)
+		}
+		snap := decodeSnapshot(t, b.Data)
+		if len(snap.Products) != 2 || snap.Products[0].Version != 2 || snap.Products[0].Remaining != 8 {
+			t.Errorf("%s: snapshot %+v, want A at version 2 with 8 remaining, and B", name, snap.Products)
+		}
+	}
+}
+
+// TestMetrics: the feed's own series follow what happens: events read,
+// applied and written, the delivery lag, the clients and the lives.
+func TestMetrics(t *testing.T) {
+	n := feedtest.StartNATS(t)
+	feed := feedtest.Start(t, n.URL, func(c *app.Config) { c.Linger = 300 * time.Millisecond })
+	pub := feedtest.NewPublisher(t, n.URL)
+	pub.Level(feedtest.Level("MT", "A", 10, 1))
+	pub.Level(feedtest.Level("MT", "B", 10, 1))
+	m := func(name string, labels ...string) float64 { return metric(t, feed.URL, name, labels...) }
+
+	s1 := feedtest.Dial(t, feed.URL, "MT", "")
+	s2 := feedtest.Dial(t, feed.URL, "MT", "")
+	for _, s := range []*feedtest.Stream{s1, s2} {
+		if b, err := s.NextEvent(10 * time.Second); err != nil || b.Type != "snapshot" {
+			t.Fatalf("got %+v, %v; want the snapshot", b, err)
+		}
+	}
+	waitFor(t, 10*time.Second, "both streams open", func() bool { return feed.Streams() == 2 })
+	if got := m("stockfeed_clients"); got != 2 {
+		t.Errorf("stockfeed_clients = %v with 2 streams open", got)
+	}
+	if got := m("stockfeed_lives_followed"); got != 1 {
+		t.Errorf("stockfeed_lives_followed = %v, want 1", got)
+	}
+	if got := m("stockfeed_events_in_total", `result="applied"`); got != 2 {
+		t.Errorf(`stockfeed_events_in_total{result="applied"} = %v after the history of 2 events`, got)
+	}
+
+	pub.Level(feedtest.Level("MT", "A", 9, 2))
+	for _, s := range []*feedtest.Stream{s1, s2} {
+		readUntil(t, s, "A", 2)
+	}
+	// A frame is counted just after it is written: poll.
+	waitFor(t, 10*time.Second, "the change counted for both viewers", func() bool {
+		return m("stockfeed_delivery_lag_seconds_count") >= 2 && m("stockfeed_events_out_total") >= 4
+	})
+	if got := m("stockfeed_delivery_lag_seconds_count"); got != 2 {
+		t.Errorf("stockfeed_delivery_lag_seconds_count = %v, want 2 (one change, two viewers; snapshots stay out)", got)
+	}
+	if got := m("stockfeed_events_out_total"); got != 4 {
+		t.Errorf("stockfeed_events_out_total = %v, want 4 (two snapshots, one change twice)", got)
+	}
+	if got := m("stockfeed_events_in_total", `result="applied"`); got != 3 {
+		t.Errorf(`stockfeed_events_in_total{result="applied"} = %v, want 3`, got)
+	}
+
+	s1.Close()
+	waitFor(t, 10*time.Second, "one client left", func() bool { return m("stockfeed_clients") == 1 })
+	s2.Close()
+	waitFor(t, 10*time.Second, "no client left", func() bool { return m("stockfeed_clients") == 0 })
+	waitFor(t, 10*time.Second, "no live followed after the linger", func() bool { return m("stockfeed_lives_followed") == 0 })
+}

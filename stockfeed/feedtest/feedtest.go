@@ -162,11 +162,13 @@ func Level(live, sku string, remaining, version int64) stock.Level {
 	return stock.Level{SKU: sku, LiveID: live, Remaining: remaining, Status: status, Version: version, UpdatedAt: time.Now().UTC()}
 }
 
-// Stream is an open event stream.
+// Stream is an open event stream. Read it from one goroutine.
 type Stream struct {
 	Resp   *http.Response
 	blocks chan sseclient.Block
-	errc   chan error
+	// end is what ended the stream; the reader sets it before closing
+	// blocks, so it may be read once blocks is closed.
+	end    error
 	cancel context.CancelFunc
 	last   string
 }
@@ -193,24 +195,33 @@ func Open(t testing.TB, feedURL, live, lastEventID string, header http.Header) (
 		cancel()
 		return nil, err
 	}
-	s := &Stream{Resp: resp, blocks: make(chan sseclient.Block, 1024), errc: make(chan error, 1), cancel: cancel}
+	s := &Stream{Resp: resp, blocks: make(chan sseclient.Block, 1024), cancel: cancel}
 	t.Cleanup(s.Close)
 	if resp.StatusCode != http.StatusOK {
 		return s, nil
 	}
-	go func() {
-		r := sseclient.NewReader(resp.Body)
-		for {
-			b, err := r.Next()
-			if err != nil {
-				s.errc <- err
-				close(s.blocks)
-				return
-			}
-			s.blocks <- b
-		}
-	}()
+	go s.read(ctx)
 	return s, nil
+}
+
+// read feeds blocks until the stream ends or is closed. A test that stops
+// reading leaves blocks full: Close must still end this goroutine.
+func (s *Stream) read(ctx context.Context) {
+	defer close(s.blocks)
+	r := sseclient.NewReader(s.Resp.Body)
+	for {
+		b, err := r.Next()
+		if err != nil {
+			s.end = err
+			return
+		}
+		select {
+		case s.blocks <- b:
+		case <-ctx.Done():
+			s.end = ctx.Err()
+			return
+		}
+	}
 }
 
 // Dial opens a stream and fails the test unless it is a 200.
@@ -234,16 +245,19 @@ func (s *Stream) Close() {
 }
 
 // Next returns the next block, or an error on timeout or the stream's end
-// (io.EOF when the server ended it).
+// (io.EOF when the server ended it); once the stream has ended, every call
+// returns that error at once.
 func (s *Stream) Next(timeout time.Duration) (sseclient.Block, error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	select {
 	case b, ok := <-s.blocks:
 		if !ok {
-			return sseclient.Block{}, <-s.errc
+			return sseclient.Block{}, s.end
 		}
 		s.last = b.LastEventID
 		return b, nil
-	case <-time.After(timeout):
+	case <-timer.C:
 		return sseclient.Block{}, fmt.Errorf("no event within %s", timeout)
 	}
 }

@@ -36,8 +36,8 @@ const (
 )
 
 // recentCap bounds the ids a hub can resume from: the current version of
-// every sku, and the last this many changes of the live.
-const recentCap = 4096
+// every sku, and the last this many changes of the live (about 100 KiB).
+const recentCap = 1024
 
 // Frame is a piece of the event stream, ready to write: one or more SSE
 // events. Frames are shared by every viewer of a live and never modified.
@@ -112,12 +112,16 @@ func (h *Hub) Apply(seq uint64, subject string, data []byte) {
 		h.metrics.eventsIn.WithLabelValues(resultMalformed).Inc()
 		return
 	}
-	k := key{ev.SKU, ev.Version}
-	h.remember(k, seq)
 	if cur, ok := h.state[ev.SKU]; ok && ev.Version <= cur.level.Version {
+		// Never sent to anyone, so never an id a viewer could resume from.
 		h.metrics.eventsIn.WithLabelValues(resultStale).Inc()
 		return
 	}
+	k := key{ev.SKU, ev.Version}
+	if cur, ok := h.state[ev.SKU]; ok {
+		k.sku = cur.level.SKU // one copy of the string per sku, not per change
+	}
+	h.remember(k, seq)
 	h.metrics.eventsIn.WithLabelValues(resultApplied).Inc()
 	e := entry{level: ev.Level, seq: seq}
 	h.state[ev.SKU] = e

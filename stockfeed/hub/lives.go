@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"livecommerce/internal/ratelimit"
 )
 
 // Errors of Join.
@@ -46,8 +48,12 @@ type Options struct {
 	MaxLives    int           // lives followed at once (1000)
 	// NewLivesPerSecond limits how fast lives start being followed, each
 	// costing a JetStream consumer, so requests for many made-up lives
-	// cannot flood NATS (20, with a burst of twice that).
+	// cannot flood NATS (100, with a burst of twice that).
 	NewLivesPerSecond float64
+	// NewLivesPerClient is the same limit per client address (2, with a
+	// burst of 10), so one client asking for made-up lives cannot use up
+	// the instance's allowance and lock real viewers out of new lives.
+	NewLivesPerClient float64
 }
 
 func (o *Options) defaults() {
@@ -64,7 +70,10 @@ func (o *Options) defaults() {
 		o.MaxLives = 1000
 	}
 	if o.NewLivesPerSecond <= 0 {
-		o.NewLivesPerSecond = 20
+		o.NewLivesPerSecond = 100
+	}
+	if o.NewLivesPerClient <= 0 {
+		o.NewLivesPerClient = 2
 	}
 }
 
@@ -77,6 +86,7 @@ type Lives struct {
 	metrics *Metrics
 	log     *slog.Logger
 	limiter *rate.Limiter
+	perKey  *ratelimit.Limiter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -103,6 +113,7 @@ func NewLives(src Source, opt Options, m *Metrics, log *slog.Logger) *Lives {
 	return &Lives{
 		src: src, opt: opt, metrics: m, log: log,
 		limiter: rate.NewLimiter(rate.Limit(opt.NewLivesPerSecond), max(1, int(2*opt.NewLivesPerSecond))),
+		perKey:  ratelimit.New(opt.NewLivesPerClient, max(1, int(5*opt.NewLivesPerClient))),
 		ctx:     ctx, cancel: cancel,
 		runs: map[string]*run{},
 	}
@@ -110,8 +121,9 @@ func NewLives(src Source, opt Options, m *Metrics, log *slog.Logger) *Lives {
 
 // Join adds a viewer to a live, starting to follow it if needed, and
 // waits until the live's history has been read. lastEventID is the
-// viewer's Last-Event-ID ("" for none). The client must Leave.
-func (ls *Lives) Join(ctx context.Context, liveID, lastEventID string) (*Client, error) {
+// viewer's Last-Event-ID ("" for none); from is the viewer's address, for
+// the per-client limit on new lives. The client must Leave.
+func (ls *Lives) Join(ctx context.Context, liveID, lastEventID, from string) (*Client, error) {
 	ls.mu.Lock()
 	if ls.closed {
 		ls.mu.Unlock()
@@ -119,7 +131,11 @@ func (ls *Lives) Join(ctx context.Context, liveID, lastEventID string) (*Client,
 	}
 	r := ls.runs[liveID]
 	if r == nil {
-		if len(ls.runs) >= ls.opt.MaxLives || !ls.limiter.Allow() {
+		if len(ls.runs) >= ls.opt.MaxLives {
+			ls.evictIdleLocked()
+		}
+		now := time.Now()
+		if ok, _ := ls.perKey.Allow(from, now); !ok || len(ls.runs) >= ls.opt.MaxLives || !ls.limiter.AllowN(now, 1) {
 			ls.mu.Unlock()
 			return nil, ErrBusy
 		}
@@ -206,6 +222,17 @@ func (ls *Lives) release(r *run) {
 			ls.stopLocked(r)
 		}
 	})
+}
+
+// evictIdleLocked stops one live that nobody watches (it is only
+// lingering), to make room for a live that has a viewer.
+func (ls *Lives) evictIdleLocked() {
+	for _, r := range ls.runs {
+		if r.refs == 0 {
+			ls.stopLocked(r)
+			return
+		}
+	}
 }
 
 func (ls *Lives) stopLocked(r *run) {

@@ -35,7 +35,7 @@ import (
 
 // Joiner adds viewers to lives (hub.Lives).
 type Joiner interface {
-	Join(ctx context.Context, liveID, lastEventID string) (*hub.Client, error)
+	Join(ctx context.Context, liveID, lastEventID, from string) (*hub.Client, error)
 }
 
 // Config tunes the streams. Zero values take the defaults in parentheses.
@@ -138,7 +138,8 @@ func (s *Streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the client's: the lines together are one list, the last entry the
 	// proxy's (Header.Get would return the client's own, forgeable line).
 	xff := strings.Join(r.Header.Values("X-Forwarded-For"), ",")
-	release, err := s.admit(s.cfg.Proxies.OfHostPort(r.RemoteAddr, xff))
+	from := s.cfg.Proxies.OfHostPort(r.RemoteAddr, xff)
+	release, err := s.admit(from)
 	switch {
 	case errors.Is(err, errPerIP):
 		WriteError(w, http.StatusTooManyRequests, "rate_limited", err.Error(), s.retryAfter())
@@ -149,7 +150,7 @@ func (s *Streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { release() }()
 
-	c, err := s.lives.Join(r.Context(), liveID, r.Header.Get("Last-Event-ID"))
+	c, err := s.lives.Join(r.Context(), liveID, r.Header.Get("Last-Event-ID"), from)
 	switch {
 	case errors.Is(err, hub.ErrUnknownLive):
 		WriteError(w, http.StatusNotFound, "not_found", "no stock is known for live "+liveID, 0)
@@ -292,9 +293,24 @@ func goodbye(reason string) []byte {
 	return []byte("event: disconnect\ndata: " + string(body) + "\n\n")
 }
 
+// Refuse makes every later request for a stream a 503. Drain calls it;
+// the server calls it first, before it stops listening.
+func (s *Streams) Refuse() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+}
+
+// Refusing reports whether Refuse has been called.
+func (s *Streams) Refusing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
 // Drain ends every stream, spread at random over window so that viewers
 // reconnect elsewhere a few at a time, and refuses new ones. It returns
-// once every stream has ended or ctx ends.
+// once every stream has ended (its goodbye written) or ctx ends.
 func (s *Streams) Drain(ctx context.Context, window time.Duration) {
 	s.mu.Lock()
 	s.draining = true
@@ -321,12 +337,14 @@ func (s *Streams) Drain(ctx context.Context, window time.Duration) {
 		}
 		timers = append(timers, time.AfterFunc(at, func() { c.Disconnect(hub.ReasonShutdown) }))
 	}
-	select {
-	case <-s.drained:
-	case <-ctx.Done():
+	defer func() {
 		for _, t := range timers {
 			t.Stop()
 		}
+	}()
+	select {
+	case <-s.drained:
+	case <-ctx.Done():
 		for _, c := range clients {
 			c.Disconnect(hub.ReasonShutdown)
 		}

@@ -15,6 +15,7 @@ type wire struct {
 	head    []byte // the status line and headers, sent with the first write
 	size    []byte // scratch for a chunk's size line
 	parts   [12][]byte
+	broken  bool // a write failed part-way: the chunk framing cannot be finished
 	// gone is closed when the viewer hangs up or sends anything at all:
 	// after its request an EventSource only listens.
 	gone chan struct{}
@@ -92,13 +93,16 @@ func (w *wire) write(timeout time.Duration, parts ...[]byte) error {
 	}
 	_, err := bufs.WriteTo(w.conn)
 	clear(w.parts[:])
+	if err != nil {
+		w.broken = true
+	}
 	return err
 }
 
 // close ends the response properly where it can and closes the
 // connection.
 func (w *wire) close() {
-	if w.chunked && w.head == nil {
+	if w.chunked && w.head == nil && !w.broken {
 		w.conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		w.conn.Write([]byte("0\r\n\r\n"))
 	}

@@ -82,13 +82,14 @@ func (s *Source) Follow(ctx context.Context, liveID string, sink hub.Sink) error
 	}
 	select {
 	case <-ctx.Done():
-		cc.Stop()
 		// The server would drop the consumer after InactiveThreshold
 		// anyway; deleting it now keeps lives that come and go (made-up
 		// ones included) from piling consumers up on NATS meanwhile.
-		if s.js.Conn().IsConnected() {
+		info := cons.CachedInfo()
+		cc.Stop()
+		if info != nil && s.js.Conn().IsConnected() {
 			dctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = s.js.DeleteConsumer(dctx, stockstream.Name, cons.CachedInfo().Name)
+			_ = s.js.DeleteConsumer(dctx, stockstream.Name, info.Name)
 			cancel()
 		}
 		return nil
