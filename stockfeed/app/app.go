@@ -91,7 +91,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := hub.NewMetrics(reg)
-	lives := hub.NewLives(stocksource.New(js, log), hub.Options{
+	// runCtx ends background work (the stream's upkeep) on shutdown.
+	runCtx, stop := context.WithCancel(context.Background())
+	lives := hub.NewLives(stocksource.New(runCtx, js, cfg.StreamCheck, log), hub.Options{
 		Window: cfg.Window, QueueLen: cfg.QueueLen, Linger: cfg.Linger, JoinTimeout: cfg.JoinTimeout,
 		MaxLives: cfg.MaxLives, NewLivesPerSecond: cfg.NewLivesPerSecond, NewLivesPerClient: cfg.NewLivesPerClient,
 	}, metrics, log)
@@ -100,7 +102,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		WriteTimeout: cfg.WriteTimeout, Retry: cfg.Retry, RetryJitter: cfg.RetryJitter, Proxies: proxies,
 	}, lives, metrics, log)
 
-	runCtx, stop := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: log, nc: nc, js: js, lives: lives, streams: streams, ln: ln,
 		served: make(chan error, 1), stop: stop}
 	s.http = &http.Server{

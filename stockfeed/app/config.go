@@ -17,6 +17,7 @@ type Config struct {
 	Addr              string
 	NATSURL           string
 	StreamReplicas    int
+	StreamCheck       time.Duration
 	CORSOrigins       string
 	TrustedProxies    string
 	MaxConns          int
@@ -45,6 +46,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	s.String(&c.Addr, "addr", "STOCKFEED_ADDR", ":8081", "listen address")
 	s.String(&c.NATSURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URL (JetStream enabled)")
 	s.Int(&c.StreamReplicas, "stream-replicas", "STOCK_STREAM_REPLICAS", 1, "replicas of the STOCK stream (3 on a NATS cluster)")
+	s.Duration(&c.StreamCheck, "stream-check", "STOCKFEED_STREAM_CHECK", 10*time.Second, "how often each followed live checks that the STOCK stream was not replaced")
 	s.String(&c.CORSOrigins, "cors-origins", "CORS_ORIGINS", "*", "comma-separated origins of live pages allowed to read the stream, or *")
 	s.String(&c.TrustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "127.0.0.1,::1", "comma-separated addresses or CIDRs allowed to set X-Forwarded-For")
 	s.Int(&c.MaxConns, "max-conns", "STOCKFEED_MAX_CONNS", 20000, "event streams this instance holds at most (503 beyond)")
@@ -77,6 +79,9 @@ func (c Config) validate() error {
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		bad("STOCK_STREAM_REPLICAS: must be between 1 and 5")
+	}
+	if c.StreamCheck < 100*time.Millisecond || c.StreamCheck > 10*time.Minute {
+		bad("STOCKFEED_STREAM_CHECK: must be between 100ms and 10m")
 	}
 	if _, err := c.corsOrigins(); err != nil {
 		bad("CORS_ORIGINS: %v", err)

@@ -23,6 +23,7 @@ func TestLoadDefaults(t *testing.T) {
 		Addr:              ":8081",
 		NATSURL:           "nats://127.0.0.1:4222",
 		StreamReplicas:    1,
+		StreamCheck:       10 * time.Second,
 		CORSOrigins:       "*",
 		TrustedProxies:    "127.0.0.1,::1",
 		MaxConns:          20000,
@@ -55,6 +56,7 @@ func TestLoadFromEnv(t *testing.T) {
 		"STOCKFEED_ADDR":                 "127.0.0.1:9999",
 		"NATS_URL":                       "tls://nats.example:4222",
 		"STOCK_STREAM_REPLICAS":          "3",
+		"STOCKFEED_STREAM_CHECK":         "2s",
 		"CORS_ORIGINS":                   "https://a.example, http://localhost:3000",
 		"TRUSTED_PROXIES":                "10.0.0.0/8",
 		"STOCKFEED_MAX_CONNS":            "500",
@@ -78,7 +80,7 @@ func TestLoadFromEnv(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	want := app.Config{
-		Addr: "127.0.0.1:9999", NATSURL: "tls://nats.example:4222", StreamReplicas: 3,
+		Addr: "127.0.0.1:9999", NATSURL: "tls://nats.example:4222", StreamReplicas: 3, StreamCheck: 2 * time.Second,
 		CORSOrigins: "https://a.example, http://localhost:3000", TrustedProxies: "10.0.0.0/8",
 		MaxConns: 500, MaxConnsPerIP: 5, MaxLives: 7, NewLivesPerSecond: 0.5, NewLivesPerClient: 0.25,
 		Window: 10 * time.Millisecond, QueueLen: 4, Heartbeat: 15 * time.Second,
@@ -100,6 +102,9 @@ func TestLoadRejects(t *testing.T) {
 		{"NATS_URL", "http://127.0.0.1:4222"},
 		{"NATS_URL", "ws://127.0.0.1:4222"},
 		{"STOCK_STREAM_REPLICAS", "0"},
+		{"STOCKFEED_STREAM_CHECK", "50ms"},
+		{"STOCKFEED_STREAM_CHECK", "11m"},
+		{"STOCKFEED_STREAM_CHECK", "soon"},
 		{"STOCK_STREAM_REPLICAS", "6"},
 		{"STOCK_STREAM_REPLICAS", "-1"},
 		{"STOCK_STREAM_REPLICAS", "three"},

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,9 +16,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"livecommerce/internal/stock"
+	"livecommerce/internal/stockstream"
 	"livecommerce/origin/stockevents"
 	"livecommerce/stockfeed/app"
 	"livecommerce/stockfeed/feedtest"
@@ -639,4 +642,55 @@ func TestMetrics(t *testing.T) {
 	s2.Close()
 	waitFor(t, 10*time.Second, "no client left", func() bool { return m("stockfeed_clients") == 0 })
 	waitFor(t, 10*time.Second, "no live followed after the linger", func() bool { return m("stockfeed_lives_followed") == 0 })
+}
+
+// TestStreamReplaced: the STOCK stream is deleted and made again (its
+// sequence numbers start over). Viewers are cut with reason "resync" rather
+// than left waiting on positions that no longer exist, and on reconnecting
+// they get the new stream's state.
+func TestStreamReplaced(t *testing.T) {
+	n := feedtest.StartNATS(t)
+	feed := feedtest.Start(t, n.URL, func(c *app.Config) { c.StreamCheck = 200 * time.Millisecond })
+	pub := feedtest.NewPublisher(t, n.URL)
+	for v := int64(1); v <= 3; v++ {
+		pub.Level(feedtest.Level("RP", "A", 10-v, v))
+	}
+	s := feedtest.Dial(t, feed.URL, "RP", "")
+	readUntil(t, s, "A", 3)
+	last := s.LastEventID()
+
+	js, err := jetstream.New(pub.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := js.DeleteStream(ctx, stockstream.Name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stockstream.Ensure(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	pub.Level(feedtest.Level("RP", "A", 5, 4))
+
+	for {
+		b, err := s.NextEvent(20 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for the resync: %v", err)
+		}
+		if b.Type == "disconnect" {
+			if !strings.Contains(b.Data, `"reason":"resync"`) {
+				t.Fatalf("disconnect %s, want reason resync", b.Data)
+			}
+			break
+		}
+	}
+	r := feedtest.Dial(t, feed.URL, "RP", last)
+	b, err := r.NextEvent(10 * time.Second)
+	if err != nil || b.Type != "snapshot" {
+		t.Fatalf("after the resync, Last-Event-ID %s: %+v, %v; want a snapshot", last, b, err)
+	}
+	if snap := decodeSnapshot(t, b.Data); len(snap.Products) != 1 || snap.Products[0].Version != 4 {
+		t.Errorf("snapshot after the resync = %+v, want A at version 4", snap.Products)
+	}
 }

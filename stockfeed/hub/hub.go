@@ -33,6 +33,10 @@ import (
 const (
 	ReasonSlow     = "slow_consumer"
 	ReasonShutdown = "shutdown"
+	// ReasonResync: the stream the live's state came from was replaced
+	// (deleted and made again); its positions mean nothing any more, so
+	// viewers start over with a fresh snapshot.
+	ReasonResync = "resync"
 )
 
 // recentCap bounds the ids a hub can resume from: the current version of
@@ -81,6 +85,7 @@ type Hub struct {
 	clients   map[*Client]struct{}
 	ready     chan struct{}
 	isReady   bool
+	epoch     string // identity of the stream the state came from
 }
 
 func newHub(liveID string, window time.Duration, queue int, m *Metrics) *Hub {
@@ -145,6 +150,42 @@ func (h *Hub) Apply(seq uint64, subject string, data []byte) {
 		return
 	}
 	h.flushLocked()
+}
+
+// Begin tells the hub which stream the messages that follow come from. The
+// same stream again (a source restarted after a failure) changes nothing:
+// what it delivers again is skipped by sequence. A different one (the
+// stream was deleted and made again, its sequences starting over) resets
+// the live: its state is read anew, and viewers are cut so that they
+// reconnect to a fresh snapshot instead of waiting on positions that no
+// longer exist.
+func (h *Hub) Begin(epoch string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.epoch == "" || h.epoch == epoch {
+		h.epoch = epoch
+		return
+	}
+	h.epoch = epoch
+	clear(h.state)
+	clear(h.pending)
+	clear(h.recent)
+	h.ring, h.ringHead = h.ring[:0], 0
+	h.cursor, h.newest, h.snapshot = 0, key{}, nil
+	if h.isReady {
+		h.isReady = false
+		h.ready = make(chan struct{})
+	}
+	for c := range h.clients {
+		h.cutLocked(c, ReasonResync)
+	}
+}
+
+// readyChan is closed once the live's history has been read.
+func (h *Hub) readyChan() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ready
 }
 
 // CaughtUp marks the history as read: from now on changes go to viewers.

@@ -24,10 +24,11 @@ var (
 	ErrBusy = errors.New("hub: too many lives on this instance")
 )
 
-// Sink receives a live's stream: every stored message in stream order,
-// CaughtUp once the history stored when following began has been
-// delivered, then every new message.
+// Sink receives a live's stream: Begin with the stream's identity, then
+// every stored message in stream order, CaughtUp once the history stored
+// when following began has been delivered, then every new message.
 type Sink interface {
+	Begin(epoch string)
 	Apply(seq uint64, subject string, data []byte)
 	CaughtUp()
 }
@@ -151,7 +152,7 @@ func (ls *Lives) Join(ctx context.Context, liveID, lastEventID, from string) (*C
 	timer := time.NewTimer(ls.opt.JoinTimeout)
 	defer timer.Stop()
 	select {
-	case <-r.hub.ready:
+	case <-r.hub.readyChan():
 	case <-ctx.Done():
 		ls.release(r)
 		return nil, ctx.Err()

@@ -56,7 +56,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{resultApplied, resultStale, resultMalformed} {
 		m.eventsIn.WithLabelValues(r)
 	}
-	for _, r := range []string{ReasonSlow, ReasonShutdown} {
+	for _, r := range []string{ReasonSlow, ReasonShutdown, ReasonResync} {
 		m.dropped.WithLabelValues(r)
 	}
 	reg.MustRegister(m.clients, m.lives, m.eventsIn, m.eventsOut, m.coalesced, m.dropped, m.lag)

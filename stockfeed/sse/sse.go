@@ -286,6 +286,7 @@ func (s *Streams) retryAfter() int {
 var goodbyeMessages = map[string]string{
 	hub.ReasonSlow:     "this client fell too far behind the stream; reconnect to get a fresh snapshot",
 	hub.ReasonShutdown: "this instance is shutting down; reconnect",
+	hub.ReasonResync:   "the stock history was replaced; reconnect for a fresh snapshot",
 }
 
 func goodbye(reason string) []byte {
