@@ -11,9 +11,9 @@
 // are released; fasthttp's stream writer would keep a worker, a pipe and
 // buffers per stream (see the README's measurement). Nothing reads the
 // connection after the request but a tiny watcher that notices the viewer
-// hanging up (an EventSource sends nothing more). Each stream writes from its own
-// goroutine, so a viewer whose socket is full stalls only itself; the hub
-// cuts it once its queue is full.
+// hanging up (an EventSource sends nothing more). Each stream writes from
+// its own goroutine, so a viewer whose socket is full stalls only itself;
+// the hub cuts it once its queue is full.
 package sse
 
 import (
