@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"livecommerce/edge-invalidator/app"
+	"livecommerce/internal/applog"
 )
 
 func main() {
@@ -26,7 +27,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "edge-invalidator: bad settings:", err)
 		os.Exit(2)
 	}
-	if err := app.Run(ctx, cfg, app.NewLogger(cfg.LogLevel)); err != nil {
+	if err := app.Run(ctx, cfg, applog.New(cfg.LogLevel)); err != nil {
 		fmt.Fprintln(os.Stderr, "edge-invalidator:", err)
 		os.Exit(1)
 	}

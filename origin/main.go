@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"livecommerce/internal/applog"
 	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/envflag"
 	"livecommerce/internal/stock"
@@ -85,7 +86,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string) error
 	if err != nil {
 		return err
 	}
-	log := app.NewLogger(cfg.LogLevel)
+	log := applog.New(cfg.LogLevel)
 	srv, err := app.Start(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -185,7 +186,7 @@ func runReconcile(ctx context.Context, args []string, out io.Writer, getenv func
 	if err != nil {
 		return err
 	}
-	log := app.NewLogger(cfg.LogLevel)
+	log := applog.New(cfg.LogLevel)
 	d, err := app.Connect(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -224,7 +225,7 @@ func runPublishStock(ctx context.Context, args []string, out io.Writer, getenv f
 		}
 		ids = append(ids, id)
 	}
-	log := app.NewLogger(cfg.LogLevel)
+	log := applog.New(cfg.LogLevel)
 	d, err := app.Connect(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"livecommerce/internal/applog"
 	"livecommerce/stockfeed/app"
 )
 
@@ -45,7 +46,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errSettings, err)
 	}
-	log := app.NewLogger(cfg.LogLevel)
+	log := applog.New(cfg.LogLevel)
 	srv, err := app.Start(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -6,16 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/cloudflare/cloudflare-go"
+
+	"livecommerce/internal/cfapi"
 )
 
 // DefaultAPIURL is Cloudflare's API.
-const DefaultAPIURL = "https://api.cloudflare.com/client/v4"
+const DefaultAPIURL = cfapi.DefaultURL
 
 // ErrInvalidConfig wraps every configuration error, all of them found
 // before any request is made.
@@ -41,47 +41,31 @@ type Client struct {
 	path string
 }
 
-var zoneIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
-
-// CheckZoneID accepts a Cloudflare zone id: 32 lowercase hex characters.
-// Anything else could change the request path ("../", "?", "#").
+// CheckZoneID accepts a Cloudflare zone id (see cfapi.CheckZoneID).
 func CheckZoneID(id string) error {
-	if id == "" {
-		return fmt.Errorf("%w: zone id is empty", ErrInvalidConfig)
-	}
-	if !zoneIDPattern.MatchString(id) {
-		return fmt.Errorf("%w: zone id %q is not 32 lowercase hex characters", ErrInvalidConfig, id)
+	if err := cfapi.CheckZoneID(id); err != nil {
+		return fmt.Errorf("%w: zone id %w", ErrInvalidConfig, err)
 	}
 	return nil
 }
 
-// CheckToken accepts a non-empty token of visible ASCII characters. The
-// message never repeats the token.
+// CheckToken accepts an API token (see cfapi.CheckToken); the message
+// never repeats the token.
 func CheckToken(token string) error {
-	if token == "" {
-		return fmt.Errorf("%w: API token is empty", ErrInvalidConfig)
-	}
-	for _, r := range token {
-		if r <= ' ' || r > '~' {
-			return fmt.Errorf("%w: API token contains a space, control or non-ASCII character", ErrInvalidConfig)
-		}
+	if err := cfapi.CheckToken(token); err != nil {
+		return fmt.Errorf("%w: API token %w", ErrInvalidConfig, err)
 	}
 	return nil
 }
 
-// CheckAPIURL accepts an absolute http(s) URL without credentials, query or
-// fragment, and returns it without a trailing slash.
+// CheckAPIURL accepts the API's base URL (see cfapi.CheckURL) and returns
+// it without a trailing slash.
 func CheckAPIURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
+	base, err := cfapi.CheckURL(raw)
 	if err != nil {
-		return "", fmt.Errorf("%w: API URL %q: %v", ErrInvalidConfig, raw, err)
+		return "", fmt.Errorf("%w: API URL %w", ErrInvalidConfig, err)
 	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
-		u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return "", fmt.Errorf("%w: API URL %q is not an http(s) URL without credentials, query or fragment",
-			ErrInvalidConfig, raw)
-	}
-	return strings.TrimRight(raw, "/"), nil
+	return base, nil
 }
 
 // New checks c and returns a client. It makes no request.

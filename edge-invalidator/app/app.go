@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,6 +21,7 @@ import (
 
 	"livecommerce/edge-invalidator/cloudflare"
 	"livecommerce/edge-invalidator/purge"
+	"livecommerce/internal/applog"
 	"livecommerce/internal/depguard"
 	"livecommerce/internal/envflag"
 	"livecommerce/internal/stockstream"
@@ -95,24 +95,10 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if c.AckWait < time.Second || c.MaxAckPending < 1 || c.DrainTimeout <= 0 {
 		errs = append(errs, errors.New("PURGE_ACK_WAIT (at least 1s), PURGE_MAX_ACK_PENDING and PURGE_DRAIN_TIMEOUT must be positive"))
 	}
-	if _, err := parseLevel(c.LogLevel); err != nil {
+	if err := applog.CheckLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", s)
-	}
-	return l, nil
-}
-
-// NewLogger returns the JSON logger at level (info when it does not parse).
-func NewLogger(level string) *slog.Logger {
-	l, _ := parseLevel(level)
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
 // Run purges until ctx ends, then shuts down in order. Settings errors

@@ -17,14 +17,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"livecommerce/internal/cfapi"
 )
 
 // DefaultAPIURL is Cloudflare's API.
-const DefaultAPIURL = "https://api.cloudflare.com/client/v4"
+const DefaultAPIURL = cfapi.DefaultURL
 
 // MaxTags is the most tags one purge call may carry.
 const MaxTags = 100
@@ -83,12 +84,10 @@ func (e *Error) Temporary() bool {
 // Wait is how long the server asked to be left alone (429 Retry-After).
 func (e *Error) Wait() time.Duration { return e.RetryAfter }
 
-// CheckZoneID accepts 32 lowercase hex characters; anything else could
-// change the request path. (cdn-config has the same check; it is written
-// again here rather than importing another service's package.)
+// CheckZoneID accepts a Cloudflare zone id (see cfapi.CheckZoneID).
 func CheckZoneID(id string) error {
-	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
-		return fmt.Errorf("%w: CLOUDFLARE_ZONE_ID %q is not 32 lowercase hex characters", ErrInvalidConfig, id)
+	if err := cfapi.CheckZoneID(id); err != nil {
+		return fmt.Errorf("%w: CLOUDFLARE_ZONE_ID %w", ErrInvalidConfig, err)
 	}
 	return nil
 }
@@ -98,10 +97,8 @@ func New(c Config) (*Client, error) {
 	if c.Token == "" {
 		return nil, fmt.Errorf("%w: CLOUDFLARE_API_TOKEN is not set (a token with Zone > Cache Purge is required)", ErrInvalidConfig)
 	}
-	for _, r := range c.Token {
-		if r <= ' ' || r > '~' {
-			return nil, fmt.Errorf("%w: CLOUDFLARE_API_TOKEN contains a space, control or non-ASCII character", ErrInvalidConfig)
-		}
+	if err := cfapi.CheckToken(c.Token); err != nil {
+		return nil, fmt.Errorf("%w: CLOUDFLARE_API_TOKEN %w", ErrInvalidConfig, err)
 	}
 	if err := CheckZoneID(c.ZoneID); err != nil {
 		return nil, err
@@ -109,11 +106,9 @@ func New(c Config) (*Client, error) {
 	if c.APIURL == "" {
 		c.APIURL = DefaultAPIURL
 	}
-	u, err := url.Parse(c.APIURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
-		u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return nil, fmt.Errorf("%w: CLOUDFLARE_API_URL %q is not an http(s) URL without credentials, query or fragment",
-			ErrInvalidConfig, c.APIURL)
+	base, err := cfapi.CheckURL(c.APIURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: CLOUDFLARE_API_URL %w", ErrInvalidConfig, err)
 	}
 	hc := c.HTTPClient
 	if hc == nil {
@@ -121,7 +116,7 @@ func New(c Config) (*Client, error) {
 	}
 	return &Client{
 		token:    c.Token,
-		endpoint: strings.TrimRight(c.APIURL, "/") + "/zones/" + c.ZoneID + "/purge_cache",
+		endpoint: base + "/zones/" + c.ZoneID + "/purge_cache",
 		http:     hc,
 	}, nil
 }

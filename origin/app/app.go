@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -33,13 +32,6 @@ import (
 	"livecommerce/origin/stockevents"
 	"livecommerce/origin/stockread"
 )
-
-// NewLogger builds the JSON logger every command uses.
-func NewLogger(level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
-}
 
 // Deps are the connections shared by the server and operator commands.
 type Deps struct {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"livecommerce/internal/applog"
 	"livecommerce/internal/clientip"
 	"livecommerce/internal/envflag"
 	"livecommerce/origin/stockread"
@@ -96,10 +97,8 @@ func (c Config) validateCommon() error {
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, errors.New("STOCK_STREAM_REPLICAS: must be between 1 and 5"))
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel))
+	if err := applog.CheckLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

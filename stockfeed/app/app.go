@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,13 +32,6 @@ import (
 
 // EventsRoute is the pattern of the event stream.
 const EventsRoute = "/v1/lives/{live_id}/events"
-
-// NewLogger builds the JSON logger.
-func NewLogger(level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
-}
 
 // Server is a running stockfeed.
 type Server struct {

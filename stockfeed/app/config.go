@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"livecommerce/internal/applog"
 	"livecommerce/internal/clientip"
 	"livecommerce/internal/envflag"
 )
@@ -138,10 +139,8 @@ func (c Config) validate() error {
 	if c.ShutdownAfter < time.Second || c.ShutdownAfter > 10*time.Minute {
 		bad("SHUTDOWN_TIMEOUT: must be between 1s and 10m")
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
+	if err := applog.CheckLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
