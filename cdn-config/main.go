@@ -1,6 +1,7 @@
 // Command cdn-config keeps the Cloudflare Cache Rules of the stock
 // endpoints as code: `cdn-config plan` shows what would change in the zone,
-// `cdn-config apply` writes it when something differs.
+// `cdn-config apply` writes it when something differs. `cdn-config edge`
+// runs the local edge that stands in for Cloudflare on a developer machine.
 package main
 
 import (
@@ -25,6 +26,8 @@ commands:
   plan     read the zone's Cache Rules and print what apply would change
   apply    write the Cache Rules when they differ (--dry-run: plan only)
   rules    print the rules this tool owns as JSON
+  edge     run the local edge (Varnish) in front of the origins and the
+           stockfeed, as in production (--print-vcl: show its VCL)
 
 The API token is read from CLOUDFLARE_API_TOKEN only, never from a flag, so
 it stays out of shell history and process lists. See "cdn-config plan -h".
@@ -59,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	cmd := args[0]
 	switch cmd {
 	case "plan", "apply":
+	case "edge":
+		return runEdge(ctx, args[1:], stdout, stderr, getenv)
 	case "rules":
 		b, err := cacherules.DesiredJSON()
 		if err != nil {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Brings up what the system needs: Go (and a C compiler for -race), Redis, MariaDB and NATS with
-# JetStream. A service that already answers on its address (REDIS_ADDR, MYSQL_DSN, NATS_URL, or
+# JetStream, and installs Varnish with varnish-modules for the local edge. A service that already answers on its address (REDIS_ADDR, MYSQL_DSN, NATS_URL, or
 # the defaults) is used as it is. Otherwise it is started from its binary, with its data under
 # .run/, after installing the Debian package if the binary is missing. Running it again is harmless.
 #
@@ -263,6 +263,20 @@ ensure_nats() {
   say "nats: ready (pid $pid)"
 }
 
+# The local edge (cdn-config edge) runs varnishd with vmod xkey; it is started by run.sh and by
+# the tests themselves, so here it is only installed.
+ensure_varnish() {
+  local vmod
+  vmod=$(compgen -G '/usr/lib/*/varnish/vmods/libvmod_xkey.so' | head -n 1 || true)
+  if { command -v varnishd >/dev/null || [ -x /usr/sbin/varnishd ]; } && [ -n "$vmod" ]; then
+    say "varnish: $( (varnishd -V 2>&1 || /usr/sbin/varnishd -V 2>&1) | head -n 1) with vmod xkey"
+    return
+  fi
+  apt_install varnish varnish-modules
+  compgen -G '/usr/lib/*/varnish/vmods/libvmod_xkey.so' >/dev/null ||
+    die "varnish: vmod xkey still missing after installing varnish-modules"
+}
+
 # ---- Go ---------------------------------------------------------------------------------------
 
 remember_go() {
@@ -354,3 +368,4 @@ ensure_cc
 ensure_redis
 ensure_mariadb
 ensure_nats
+ensure_varnish

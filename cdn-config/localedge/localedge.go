@@ -78,6 +78,15 @@ func parseHostPort(addr string, anyPort bool) (string, int, error) {
 	return host, port, nil
 }
 
+// CheckAddr checks a host:port setting: a backend's (port 1-65535) or,
+// with listen, a listener's (port 0 picks a free one).
+func CheckAddr(addr string, listen bool) error {
+	if _, _, err := parseHostPort(addr, listen); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
 var sizePattern = regexp.MustCompile(`^[1-9][0-9]{0,5}[kmg]$`)
 
 func (c *Config) check() error {
@@ -185,7 +194,7 @@ func Start(ctx context.Context, c Config, log io.Writer) (*Edge, error) {
 		size = "256m"
 	}
 	cmd := exec.Command(bin,
-		"-F",       // stay in the foreground, under our control
+		"-F",         // stay in the foreground, under our control
 		"-j", "none", // no privilege separation: it runs as the caller, root or not
 		"-n", workDir,
 		"-a", "public="+c.Addr,
