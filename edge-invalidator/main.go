@@ -1,6 +1,6 @@
-// Command edge-invalidator purges the CDN by cache tag when a product's
-// stock status changes, reading the origin's events from the STOCK
-// JetStream stream.
+// Command edge-invalidator purges the edge cache (the local Varnish edge,
+// or Cloudflare) by cache tag when a product's stock status changes,
+// reading the origin's events from the STOCK JetStream stream.
 package main
 
 import (

@@ -1,6 +1,6 @@
-// Package app is the edge invalidator's wiring: settings, NATS, the
-// Cloudflare backend, the purge pipeline and the ops HTTP server
-// (/healthz, /readyz, /metrics).
+// Package app is the edge invalidator's wiring: settings, NATS, the purge
+// backend (the local Varnish edge or Cloudflare), the purge pipeline and
+// the ops HTTP server (/healthz, /readyz, /metrics).
 package app
 
 import (
@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,20 +23,38 @@ import (
 
 	"livecommerce/edge-invalidator/cloudflare"
 	"livecommerce/edge-invalidator/purge"
+	"livecommerce/edge-invalidator/varnish"
 	"livecommerce/internal/applog"
 	"livecommerce/internal/depguard"
 	"livecommerce/internal/envflag"
+	"livecommerce/internal/stock"
 	"livecommerce/internal/stockstream"
 )
+
+// Purge backends (PURGE_BACKEND).
+const (
+	BackendVarnish    = "varnish"    // the local edge, used by make run
+	BackendCloudflare = "cloudflare" // the CDN in production
+)
+
+// consumerName is what JetStream accepts as a durable name, kept to the
+// characters of our identifiers.
+var consumerName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Config is every setting.
 type Config struct {
 	Addr           string
 	NATSURL        string
 	StreamReplicas int
+	Backend        string
+	Consumer       string
+	VarnishURLs    []string
 	CFToken        string // env only, never printed
 	CFZoneID       string
 	CFAPIURL       string
+	CFPurgeBy      string
+	CFSiteURL      string
+	CallTimeout    time.Duration
 	Window         time.Duration
 	Rate           float64
 	Burst          int
@@ -51,16 +71,23 @@ type Config struct {
 // setting.
 func Load(args []string, getenv func(string) string) (Config, error) {
 	var c Config
+	var varnishURLs string
 	fs := flag.NewFlagSet("edge-invalidator", flag.ContinueOnError)
 	s := envflag.New(fs, getenv)
 	s.String(&c.Addr, "addr", "EDGE_INVALIDATOR_ADDR", ":9102", "ops HTTP address (/healthz, /readyz, /metrics)")
 	s.String(&c.NATSURL, "nats-url", "NATS_URL", nats.DefaultURL, "NATS server URL")
 	s.Int(&c.StreamReplicas, "stream-replicas", "STOCK_STREAM_REPLICAS", 1, "replicas of the STOCK stream")
+	s.String(&c.Backend, "backend", "PURGE_BACKEND", BackendVarnish, "where to purge: varnish (the local edge) or cloudflare")
+	s.String(&c.Consumer, "consumer", "PURGE_CONSUMER", purge.ConsumerName, "durable JetStream consumer of this edge's invalidator")
+	s.String(&varnishURLs, "varnish-urls", "VARNISH_PURGE_URLS", "http://127.0.0.1:8001", "comma-separated purge listeners of the Varnish edges")
 	s.String(&c.CFZoneID, "zone-id", "CLOUDFLARE_ZONE_ID", "", "Cloudflare zone id (32 hex)")
 	s.String(&c.CFAPIURL, "api-url", "CLOUDFLARE_API_URL", cloudflare.DefaultAPIURL, "Cloudflare API base URL")
-	s.Duration(&c.Window, "window", "PURGE_WINDOW", 200*time.Millisecond, "time tags are gathered before a purge call")
-	s.Float(&c.Rate, "rate", "PURGE_RATE", 5.0/60, "purge calls per second (Free 0.0833, Enterprise 50)")
-	s.Int(&c.Burst, "burst", "PURGE_BURST", 5, "purge calls allowed at once (Free 5, Enterprise 50)")
+	s.String(&c.CFPurgeBy, "purge-by", "CLOUDFLARE_PURGE_BY", string(cloudflare.ByTags), "purge Cloudflare by tags, or by urls on plans without tag purge")
+	s.String(&c.CFSiteURL, "site-url", "CLOUDFLARE_SITE_URL", "", "public site whose URLs are purged by urls, such as https://shop.example.com")
+	s.Duration(&c.CallTimeout, "call-timeout", "PURGE_CALL_TIMEOUT", 10*time.Second, "longest wait for one purge call")
+	s.Duration(&c.Window, "window", "PURGE_WINDOW", 300*time.Millisecond, "how long a tag waits after its last change before it is purged (at least the origins' 250ms micro-cache)")
+	s.Float(&c.Rate, "rate", "PURGE_RATE", 5.0/60, "purge calls per second (cloudflare Free 0.0833, Enterprise 50; varnish defaults to 50)")
+	s.Int(&c.Burst, "burst", "PURGE_BURST", 5, "purge calls allowed at once (cloudflare Free 5, Enterprise 50; varnish defaults to 50)")
 	s.Duration(&c.MaxBackoff, "max-backoff", "PURGE_MAX_BACKOFF", 30*time.Second, "longest wait between retries after errors")
 	s.Int(&c.BreakerFails, "breaker-failures", "PURGE_BREAKER_FAILURES", 5, "consecutive failed calls that open the breaker")
 	s.Duration(&c.BreakerOpenFor, "breaker-open-for", "PURGE_BREAKER_OPEN_FOR", 10*time.Second, "how long the breaker stays open before probing")
@@ -73,12 +100,32 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	// The token has no flag: it would land in shell history and ps.
 	c.CFToken = getenv("CLOUDFLARE_API_TOKEN")
-	var errs []error
-	if c.CFToken == "" {
-		errs = append(errs, errors.New("CLOUDFLARE_API_TOKEN is not set: the edge invalidator needs a token with Zone > Cache Purge"))
+	for _, u := range strings.Split(varnishURLs, ",") {
+		c.VarnishURLs = append(c.VarnishURLs, strings.TrimSpace(u))
 	}
-	if err := cloudflare.CheckZoneID(c.CFZoneID); err != nil {
+	if c.Backend == BackendVarnish {
+		// The local edge has no purge allowance to respect; the Cloudflare
+		// Free preset would only slow it down. A rate or burst given
+		// explicitly still wins.
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if !given["rate"] && getenv("PURGE_RATE") == "" {
+			c.Rate = 50
+		}
+		if !given["burst"] && getenv("PURGE_BURST") == "" {
+			c.Burst = 50
+		}
+	}
+	var errs []error
+	// Building the backend checks its settings; it makes no request.
+	if _, _, err := c.edge(); err != nil {
 		errs = append(errs, err)
+	}
+	if !consumerName.MatchString(c.Consumer) {
+		errs = append(errs, fmt.Errorf("PURGE_CONSUMER: %.40q is not 1 to 64 of A-Z a-z 0-9 _ -", c.Consumer))
+	}
+	if c.CallTimeout <= 0 || c.CallTimeout > 2*time.Minute {
+		errs = append(errs, fmt.Errorf("PURGE_CALL_TIMEOUT: %v is not in (0, 2m]", c.CallTimeout))
 	}
 	if c.Rate <= 0 || c.Rate > 1000 {
 		errs = append(errs, fmt.Errorf("PURGE_RATE: %v is not in (0, 1000] calls per second", c.Rate))
@@ -86,8 +133,10 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if c.Burst < 1 {
 		errs = append(errs, fmt.Errorf("PURGE_BURST: %d is below 1", c.Burst))
 	}
-	if c.Window <= 0 || c.Window > time.Minute {
-		errs = append(errs, fmt.Errorf("PURGE_WINDOW: %v is not in (0, 1m]", c.Window))
+	if c.Window < stock.MaxOriginCache || c.Window > time.Minute {
+		// Sooner, the edge could refetch an answer an origin cached from
+		// before the change, and keep the old status for a whole TTL.
+		errs = append(errs, fmt.Errorf("PURGE_WINDOW: %v is not in [%v, 1m]: it must outlast the origins' micro-cache", c.Window, stock.MaxOriginCache))
 	}
 	if c.BreakerFails < 1 || c.BreakerOpenFor <= 0 || c.MaxBackoff <= 0 {
 		errs = append(errs, errors.New("PURGE_BREAKER_FAILURES, PURGE_BREAKER_OPEN_FOR and PURGE_MAX_BACKOFF must be positive"))
@@ -101,10 +150,32 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
+// edge builds the configured purge backend and says how many tags one of
+// its calls may carry. Only the chosen backend's settings are looked at:
+// the local edge needs no Cloudflare token.
+func (c Config) edge() (purge.Backend, int, error) {
+	switch c.Backend {
+	case BackendVarnish:
+		v, err := varnish.New(varnish.Config{URLs: c.VarnishURLs, Timeout: c.CallTimeout})
+		if err != nil {
+			return nil, 0, err
+		}
+		return v, varnish.MaxTags, nil
+	case BackendCloudflare:
+		cf, err := cloudflare.New(cloudflare.Config{Token: c.CFToken, ZoneID: c.CFZoneID, APIURL: c.CFAPIURL,
+			PurgeBy: cloudflare.Mode(c.CFPurgeBy), SiteURL: c.CFSiteURL, Timeout: c.CallTimeout})
+		if err != nil {
+			return nil, 0, err
+		}
+		return cf, cf.MaxTags(), nil
+	}
+	return nil, 0, fmt.Errorf("PURGE_BACKEND: %.40q is neither %s nor %s", c.Backend, BackendVarnish, BackendCloudflare)
+}
+
 // Run purges until ctx ends, then shuts down in order. Settings errors
 // come back before anything starts.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	cf, err := cloudflare.New(cloudflare.Config{Token: cfg.CFToken, ZoneID: cfg.CFZoneID, APIURL: cfg.CFAPIURL})
+	backend, maxTags, err := cfg.edge()
 	if err != nil {
 		return err
 	}
@@ -130,11 +201,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	q := purge.NewQueue()
 	inv := purge.New(purge.Config{
 		Sender: purge.SenderConfig{
-			Window: cfg.Window, Rate: cfg.Rate, Burst: cfg.Burst, MaxBackoff: cfg.MaxBackoff,
+			Window: cfg.Window, MaxTags: maxTags, Rate: cfg.Rate, Burst: cfg.Burst, MaxBackoff: cfg.MaxBackoff,
 			Breaker: depguard.Settings{ConsecutiveFailures: uint32(cfg.BreakerFails), OpenFor: cfg.BreakerOpenFor},
 		},
-		AckWait: cfg.AckWait, MaxAckPending: cfg.MaxAckPending, DrainTimeout: cfg.DrainTimeout,
-	}, js, cf, q, purge.NewMetrics(reg, q), log)
+		Consumer: cfg.Consumer, AckWait: cfg.AckWait, MaxAckPending: cfg.MaxAckPending, DrainTimeout: cfg.DrainTimeout,
+	}, js, backend, q, purge.NewMetrics(reg, q), log)
 
 	upkeep, stopUpkeep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopUpkeep()
@@ -155,8 +226,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("edge invalidator started", slog.String("addr", ln.Addr().String()),
-		slog.Float64("purge_rate", cfg.Rate), slog.Int("purge_burst", cfg.Burst))
+	log.Info("edge invalidator started", slog.String("addr", ln.Addr().String()), slog.String("backend", cfg.Backend),
+		slog.Float64("purge_rate", cfg.Rate), slog.Int("purge_burst", cfg.Burst), slog.Int("max_tags", maxTags))
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

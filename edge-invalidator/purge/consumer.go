@@ -13,7 +13,7 @@ import (
 	"livecommerce/internal/stockstream"
 )
 
-// ConsumerName is the durable consumer's name on the STOCK stream.
+// ConsumerName is the durable consumer's default name on the STOCK stream.
 const ConsumerName = "edge-invalidator"
 
 // ConsumerConfig is the durable consumer's definition.
@@ -26,9 +26,9 @@ const ConsumerName = "edge-invalidator"
 // accepted, so MaxAckPending is how many events may wait on a slow or
 // absent CDN before JetStream stops sending more (backpressure, not loss),
 // and MaxDeliver is unlimited because a purge is never given up.
-func ConsumerConfig(ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
+func ConsumerConfig(name string, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
+		Durable:       name,
 		Description:   "Purges the CDN by cache tag when a sku's status changes.",
 		FilterSubject: stock.SubjectPrefix + ".>",
 		DeliverPolicy: jetstream.DeliverNewPolicy,

@@ -10,11 +10,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"livecommerce/edge-invalidator/cloudflare"
 )
 
 const (
 	zoneID = "023e105f4ecef8ad9ca31a8372d0c353"
 	token  = "test-token"
+	// hang, as an answer's status, holds the call without answering
+	// until the client gives up.
+	hang = -1
 )
 
 var tagPattern = regexp.MustCompile(`^(sku|live)-[A-Za-z0-9_-]{1,64}$`)
@@ -38,8 +43,19 @@ func newFakeCF(t *testing.T) *fakeCF {
 	t.Helper()
 	f := &fakeCF{t: t}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() { f.srv.CloseClientConnections(); f.srv.Close() })
 	return f
+}
+
+// client returns a Cloudflare backend for the fake; timeout 0 is the
+// default.
+func (f *fakeCF) client(t *testing.T, timeout time.Duration) *cloudflare.Client {
+	t.Helper()
+	c, err := cloudflare.New(cloudflare.Config{Token: token, ZoneID: zoneID, APIURL: f.srv.URL, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func (f *fakeCF) serve(w http.ResponseWriter, r *http.Request) {
@@ -72,6 +88,10 @@ func (f *fakeCF) serve(w http.ResponseWriter, r *http.Request) {
 	status, retryAfter := http.StatusOK, ""
 	if answer != nil {
 		status, retryAfter = answer(n)
+	}
+	if status == hang {
+		<-r.Context().Done() // the body is read: a hang-up is noticed
+		return
 	}
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)

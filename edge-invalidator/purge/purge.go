@@ -21,6 +21,9 @@ import (
 // Config tunes an Invalidator. Zero values take the defaults noted.
 type Config struct {
 	Sender SenderConfig
+	// Consumer names the durable consumer (default ConsumerName). Every
+	// invalidator of one edge shares it; another edge needs its own.
+	Consumer string
 	// AckWait is how long JetStream waits for an ack before redelivering
 	// (default 30s); waiting messages are marked in progress every third of
 	// it, so a purge held back by the rate limit is not redelivered.
@@ -35,6 +38,9 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
+	if c.Consumer == "" {
+		c.Consumer = ConsumerName
+	}
 	if c.AckWait <= 0 {
 		c.AckWait = 30 * time.Second
 	}
@@ -68,7 +74,7 @@ func New(cfg Config, js jetstream.JetStream, backend Backend, q *Queue, m *Metri
 	return &Invalidator{
 		cfg: cfg, q: q, log: log,
 		cons: &consumer{
-			js: js, cfg: ConsumerConfig(cfg.AckWait, cfg.MaxAckPending),
+			js: js, cfg: ConsumerConfig(cfg.Consumer, cfg.AckWait, cfg.MaxAckPending),
 			tracker: NewTracker(cfg.MaxSKUs), q: q, m: m, log: log,
 		},
 		sender: NewSender(cfg.Sender, backend, q, m, log),

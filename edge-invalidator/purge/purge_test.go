@@ -17,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sony/gobreaker/v2"
 
-	"livecommerce/edge-invalidator/cloudflare"
 	"livecommerce/edge-invalidator/purge"
 	"livecommerce/internal/depguard"
 	"livecommerce/internal/natstest"
@@ -28,9 +27,10 @@ import (
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type env struct {
-	t  *testing.T
-	js jetstream.JetStream
-	cf *fakeCF
+	t       *testing.T
+	js      jetstream.JetStream
+	cf      *fakeCF
+	lastSeq uint64 // stream sequence of the last event published
 }
 
 func newEnv(t *testing.T) *env {
@@ -73,11 +73,13 @@ func (e *env) start(cfg purge.Config) (stop func()) {
 // startWith runs an invalidator against fake f.
 func (e *env) startWith(cfg purge.Config, f *fakeCF) (stop func()) {
 	e.t.Helper()
-	cf, err := cloudflare.New(cloudflare.Config{Token: token, ZoneID: zoneID, APIURL: f.srv.URL})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	inv := purge.New(cfg, e.js, cf, purge.NewQueue(), nil, quiet)
+	return e.startBackend(cfg, f.client(e.t, 0))
+}
+
+// startBackend runs an invalidator purging through backend.
+func (e *env) startBackend(cfg purge.Config, backend purge.Backend) (stop func()) {
+	e.t.Helper()
+	inv := purge.New(cfg, e.js, backend, purge.NewQueue(), nil, quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -107,19 +109,24 @@ func (e *env) publish(live, sku string, status stock.Status) {
 
 func (e *env) publishRaw(subject string, body []byte) {
 	e.t.Helper()
-	if _, err := e.js.Publish(context.Background(), subject, body); err != nil {
+	ack, err := e.js.Publish(context.Background(), subject, body)
+	if err != nil {
 		e.t.Fatalf("publish %s: %v", subject, err)
 	}
+	e.lastSeq = ack.Sequence
 }
 
-// settled reports whether the consumer has read and acked everything.
+// settled reports whether the consumer has read and acked everything,
+// up to the last event published: right after a publish the consumer's
+// counts may not include it yet, and would look settled.
 func (e *env) settled() bool {
 	c, err := e.js.Consumer(context.Background(), stockstream.Name, purge.ConsumerName)
 	if err != nil {
 		return false
 	}
 	info, err := c.Info(context.Background())
-	return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0
+	return err == nil && info.AckFloor.Stream >= e.lastSeq &&
+		info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0
 }
 
 func sentTags(calls []call) []string {
@@ -245,6 +252,35 @@ func TestServerErrorsRetried(t *testing.T) {
 	}
 }
 
+func TestHangingAPIRetried(t *testing.T) {
+	e := newEnv(t)
+	// The first two calls are accepted and never answered.
+	e.cf.setAnswer(func(n int) (int, string) {
+		if n < 2 {
+			return hang, ""
+		}
+		return http.StatusOK, ""
+	})
+	const timeout = 150 * time.Millisecond
+	e.startBackend(fastConfig(), e.cf.client(t, timeout))
+	e.publish("L1", "A1", stock.SoldOut)
+	until(t, 5*time.Second, "the purge acked", e.settled)
+	calls := e.cf.Calls()
+	if len(calls) != 3 {
+		t.Fatalf("%d calls, want two unanswered and a success", len(calls))
+	}
+	for i, c := range calls {
+		if got := fmt.Sprint(c.tags); got != "[sku-A1 live-L1]" {
+			t.Errorf("call %d with %s, want the same batch each time", i, got)
+		}
+		if i > 0 {
+			if gap := c.at.Sub(calls[i-1].at); gap < timeout {
+				t.Errorf("call %d came %v after the previous one, want the %v timeout first", i, gap, timeout)
+			}
+		}
+	}
+}
+
 func TestRejectedBatchDropped(t *testing.T) {
 	e := newEnv(t)
 	e.cf.setAnswer(func(n int) (int, string) {
@@ -328,11 +364,7 @@ func (m *fakeMsg) acked() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.acks
 // runSender runs a sender over q against the fake until the test ends.
 func runSender(t *testing.T, f *fakeCF, cfg purge.SenderConfig, q *purge.Queue) {
 	t.Helper()
-	cf, err := cloudflare.New(cloudflare.Config{Token: token, ZoneID: zoneID, APIURL: f.srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := purge.NewSender(cfg, cf, q, purge.NewMetrics(nil, nil), quiet)
+	s := purge.NewSender(cfg, f.client(t, 0), q, purge.NewMetrics(nil, nil), quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run(ctx, nil) }()
@@ -423,5 +455,57 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	}
 	if got, want := state(), []string{"open", "half-open", "closed"}; !slices.Equal(got, want) {
 		t.Errorf("breaker states %v, want %v", got, want)
+	}
+}
+
+// TestPurgeWaitsOutTheOriginsMicroCache: a call goes out no sooner than a
+// window after the newest change it carries, even when that change joined
+// a tag that was already waiting, because an origin may answer from before
+// the change until then.
+func TestPurgeWaitsOutTheOriginsMicroCache(t *testing.T) {
+	f := newFakeCF(t)
+	q := purge.NewQueue()
+	const window = 300 * time.Millisecond
+	runSender(t, f, purge.SenderConfig{Window: window, Rate: 1000, Burst: 1000}, q)
+	first, second := &fakeMsg{}, &fakeMsg{}
+	q.Add(1, first, []string{"sku-A1", "live-L1"}, time.Now(), time.Now())
+	time.Sleep(250 * time.Millisecond)
+	joined := time.Now()
+	q.Add(2, second, []string{"sku-A1", "live-L1"}, time.Now(), joined)
+	until(t, 5*time.Second, "both acked", func() bool { return first.acked() && second.acked() })
+	calls := f.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("%d calls, want 1 carrying both changes", len(calls))
+	}
+	if early := joined.Add(window).Sub(calls[0].at); early > 0 {
+		t.Errorf("call went out %v before the newest change had settled", early)
+	}
+}
+
+// TestShutdownAcksOnlySettledChanges: at shutdown what waits is sent at
+// once, but a change younger than the window stays unacked, for the next
+// process to purge again once it has settled.
+func TestShutdownAcksOnlySettledChanges(t *testing.T) {
+	f := newFakeCF(t)
+	q := purge.NewQueue()
+	s := purge.NewSender(purge.SenderConfig{Window: time.Second, MaxTags: 100, Rate: 1000, Burst: 1000},
+		f.client(t, 0), q, purge.NewMetrics(nil, nil), quiet)
+	old, young := &fakeMsg{}, &fakeMsg{}
+	q.Add(1, old, []string{"sku-A1"}, time.Now(), time.Now().Add(-2*time.Second))
+	q.Add(2, young, []string{"sku-B1"}, time.Now(), time.Now())
+	stop := make(chan struct{})
+	close(stop)
+	s.Run(context.Background(), stop)
+	if got := sentTags(f.Calls()); !slices.Equal(got, []string{"sku-A1", "sku-B1"}) {
+		t.Errorf("sent %v at shutdown, want both tags", got)
+	}
+	if !old.acked() {
+		t.Error("the settled change was not acked")
+	}
+	if young.acked() {
+		t.Error("the change younger than the window was acked; the next process would not purge it again")
+	}
+	if n := q.NakAll(); n != 1 {
+		t.Errorf("NakAll handed back %d messages, want the young one", n)
 	}
 }

@@ -22,11 +22,17 @@ type waiter struct {
 
 // Queue holds the tags waiting to be purged, deduplicated, and the messages
 // waiting on them. A message is acked once every one of its tags has gone
-// out in a successful call; until then it stays unacked, so a crash or a
-// shutdown hands it to the next process.
+// out in a successful call made at least a settle time after the message
+// arrived; until then it stays unacked, so a crash or a shutdown hands it to
+// the next process.
+//
+// Why a settle time: the origins keep each stock answer in a micro-cache
+// for up to stock.MaxOriginCache. A purge sent sooner after a change can be
+// followed by a refetch that an origin answers from before the change, and
+// the edge would keep the old status for a whole TTL.
 type Queue struct {
 	mu      sync.Mutex
-	tags    map[string][]*waiter // waiting tag -> messages that need it
+	tags    map[string][]arrival // waiting tag -> messages that need it
 	order   []string             // waiting tags in arrival order
 	since   time.Time            // arrival of the oldest waiting tag
 	pending map[uint64]*waiter   // every unacked message, by stream sequence
@@ -35,14 +41,25 @@ type Queue struct {
 
 // NewQueue returns an empty queue.
 func NewQueue() *Queue {
-	return &Queue{tags: make(map[string][]*waiter), pending: make(map[uint64]*waiter), notify: make(chan struct{}, 1)}
+	return &Queue{tags: make(map[string][]arrival), pending: make(map[uint64]*waiter), notify: make(chan struct{}, 1)}
+}
+
+// arrival is a message waiting on a tag, and when it came.
+type arrival struct {
+	w  *waiter
+	at time.Time
 }
 
 // Batch is a set of distinct tags taken for one call.
 type Batch struct {
 	Tags    []string
-	waiters [][]*waiter
+	waiters [][]arrival
+	newest  time.Time // arrival of its newest message
 }
+
+// Settled is when every message of b has waited settle: the earliest
+// moment b may be sent and its messages acked.
+func (b Batch) Settled(settle time.Duration) time.Time { return b.newest.Add(settle) }
 
 // Pending reports whether the message with stream sequence seq is waiting.
 // A redelivery of it is ignored: the first delivery will be acked.
@@ -68,7 +85,7 @@ func (q *Queue) Add(seq uint64, msg Acker, tags []string, updatedAt time.Time, n
 			}
 			q.order = append(q.order, tag)
 		}
-		q.tags[tag] = append(ws, w)
+		q.tags[tag] = append(ws, arrival{w, now})
 	}
 	q.mu.Unlock()
 	select {
@@ -96,9 +113,14 @@ func (q *Queue) Take(n int) Batch {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n = min(n, len(q.order))
-	b := Batch{Tags: make([]string, n), waiters: make([][]*waiter, n)}
+	b := Batch{Tags: make([]string, n), waiters: make([][]arrival, n)}
 	for i, tag := range q.order[:n] {
 		b.Tags[i], b.waiters[i] = tag, q.tags[tag]
+		for _, a := range b.waiters[i] {
+			if a.at.After(b.newest) {
+				b.newest = a.at
+			}
+		}
 		delete(q.tags, tag)
 	}
 	q.order = append(q.order[:0:0], q.order[n:]...)
@@ -109,14 +131,21 @@ func (q *Queue) Take(n int) Batch {
 	return b
 }
 
-// Done settles a batch that was sent (or deliberately dropped): messages
-// with no tag left are acked and removed. It returns their updated_at
-// times, for the lag metric.
-func (q *Queue) Done(b Batch) []time.Time {
+// Done settles a batch whose call went out at sent (or that was
+// deliberately dropped: settle 0): messages with no tag left are acked and
+// removed. A message that had not waited settle by then is not settled by
+// this call (a call rushed out at shutdown); it stays for the next process.
+// Done returns the updated_at times of the acked messages, for the lag
+// metric.
+func (q *Queue) Done(b Batch, sent time.Time, settle time.Duration) []time.Time {
 	q.mu.Lock()
 	var acked []*waiter
-	for _, ws := range b.waiters {
-		for _, w := range ws {
+	for _, as := range b.waiters {
+		for _, a := range as {
+			if sent.Sub(a.at) < settle {
+				continue
+			}
+			w := a.w
 			w.left--
 			if w.left == 0 {
 				delete(q.pending, w.seq)

@@ -23,8 +23,13 @@ type Backend interface {
 
 // SenderConfig tunes batching, pacing and retries.
 type SenderConfig struct {
-	Window  time.Duration // gathering time before a call (default 200ms)
-	MaxTags int           // tags per call (default 100)
+	// Window is how long the oldest waiting tag gathers others before a
+	// call, and how long after the newest change in a batch the call goes
+	// out. It must outlast the origins' micro-cache
+	// (stock.MaxOriginCache), or the edge could refetch an answer from
+	// before the change (default 300ms).
+	Window  time.Duration
+	MaxTags int // tags per call (default 100)
 	// Rate is calls per second and Burst the bucket size: the CDN's purge
 	// allowance (Cloudflare Free: 5 per minute, rate 0.0833 burst 5;
 	// Enterprise: 50 per second).
@@ -38,7 +43,7 @@ type SenderConfig struct {
 
 func (c *SenderConfig) defaults() {
 	if c.Window <= 0 {
-		c.Window = 200 * time.Millisecond
+		c.Window = 300 * time.Millisecond
 	}
 	if c.MaxTags <= 0 {
 		c.MaxTags = 100
@@ -94,8 +99,9 @@ func NewSender(cfg SenderConfig, backend Backend, q *Queue, m *Metrics, log *slo
 // Open reports whether the breaker refuses calls.
 func (s *Sender) Open() bool { return s.guard.Open() }
 
-// Run sends batches until stop is closed, then sends what is still waiting,
-// without a window, and returns. ctx bounds every wait and call: cancelling
+// Run sends batches until stop is closed, then sends what is still waiting
+// at once and returns; messages that had not settled by then stay unacked,
+// for the next process to purge again. ctx bounds every wait and call: cancelling
 // it abandons the batch in hand (its messages stay unacked).
 func (s *Sender) Run(ctx context.Context, stop <-chan struct{}) {
 	stopping := false
@@ -114,26 +120,47 @@ func (s *Sender) Run(ctx context.Context, stop <-chan struct{}) {
 			}
 			continue
 		}
+		// Gather: the oldest tag waits a window for others to join it.
 		if !stopping && s.q.Len() < s.cfg.MaxTags {
 			if d := time.Until(since.Add(s.cfg.Window)); d > 0 {
-				t := time.NewTimer(d)
-				select {
-				case <-t.C:
-				case <-s.q.notify: // more tags: maybe a full batch
-				case <-stop:
-					stopping, stop = true, nil
-				case <-ctx.Done():
-					t.Stop()
+				if s.sleep(ctx, d, &stop, &stopping, s.q.notify) != nil {
 					return
 				}
-				t.Stop()
 				continue
 			}
 		}
-		if err := s.send(ctx, s.q.Take(s.cfg.MaxTags)); err != nil {
+		b := s.q.Take(s.cfg.MaxTags)
+		// Settle: the newest change in the batch must be older than any
+		// answer an origin may still hold in its micro-cache.
+		for !stopping {
+			d := time.Until(b.Settled(s.cfg.Window))
+			if d <= 0 {
+				break
+			}
+			if s.sleep(ctx, d, &stop, &stopping, nil) != nil {
+				return
+			}
+		}
+		if err := s.send(ctx, b); err != nil {
 			return
 		}
 	}
+}
+
+// sleep waits d, or until wake has something, stop closes (then stopping
+// is set) or ctx ends (its error is returned).
+func (s *Sender) sleep(ctx context.Context, d time.Duration, stop *<-chan struct{}, stopping *bool, wake <-chan struct{}) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-wake:
+	case <-*stop:
+		*stopping, *stop = true, nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
 }
 
 // send makes calls until the batch is accepted, refused for good, or ctx
@@ -145,14 +172,16 @@ func (s *Sender) send(ctx context.Context, b Batch) error {
 			return err
 		}
 		var callErr error
+		var sent time.Time
 		err := s.guard.Do(func() error {
+			sent = time.Now()
 			callErr = s.backend.Purge(ctx, b.Tags)
 			return callErr
 		})
 		if err == nil {
 			s.m.Calls.Inc()
 			s.m.BatchTags.Observe(float64(len(b.Tags)))
-			s.observeLag(s.q.Done(b))
+			s.observeLag(s.q.Done(b, sent, s.cfg.Window))
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -170,7 +199,7 @@ func (s *Sender) send(ctx context.Context, b Batch) error {
 			// or an API change, not bad input.
 			s.m.Failures.WithLabelValues("rejected").Inc()
 			s.log.Error("cdn refused a purge; dropping the batch", slog.Int("tags", len(b.Tags)), slog.Any("error", callErr))
-			s.q.Done(b)
+			s.q.Done(b, time.Now(), 0)
 			return nil
 		case errors.As(callErr, &throttle) && throttle.Wait() > 0:
 			s.m.Failures.WithLabelValues("throttled").Inc()

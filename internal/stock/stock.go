@@ -9,6 +9,12 @@ import (
 	"time"
 )
 
+// MaxOriginCache is the longest an origin may answer a stock read from its
+// own micro-cache. The edge invalidator waits longer than this before it
+// purges, so that the edge's refetch cannot get an answer from before the
+// change.
+const MaxOriginCache = 250 * time.Millisecond
+
 // Status is the coarse state shown to viewers. It changes far less often than
 // the count, which is why the edge is purged on status changes only.
 type Status string

@@ -18,7 +18,7 @@ import (
 )
 
 // MaxTTL is the longest the cache may hold an answer.
-const MaxTTL = 250 * time.Millisecond
+const MaxTTL = stock.MaxOriginCache
 
 // Source reads levels, rebuilding missing counters.
 type Source interface {
