@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The "run the whole system locally" command (make run): brings up Redis, MariaDB and NATS,
 # builds the binaries, migrates the database and runs the services in the foreground with
-# readable logs (through jq when it is installed). Ctrl-C or SIGTERM stops the services
-# gracefully, then the daemons this run started; services that were already up stay up.
+# readable logs (through jq when it is installed): two origins, the stockfeed, the edge
+# invalidator and, in front of them, the local edge (Varnish) on EDGE_ADDR (127.0.0.1:8000),
+# which is the address to use. Every listener is on loopback. Ctrl-C or SIGTERM stops the
+# services gracefully, then the daemons this run started; services that were already up stay up.
 #
 # BUYER_JWT_SECRET defaults to a development secret kept in .run/dev-secret.
 # RUN_STOP_SECONDS (default 30) is how long a service may take to shut down before it is killed.
@@ -105,8 +107,13 @@ fi
 bin/origin migrate 2>&1 | fmt_logs migrate || die "run: origin migrate failed"
 
 # The services, in start order. A new service is one more line here (and a package in build.sh).
-start origin bin/origin serve
-start stockfeed bin/stockfeed
+# Two origins, so that the edge's load balancing and health checks are what a newcomer sees.
+start origin-1 bin/origin serve --addr 127.0.0.1:8080
+start origin-2 bin/origin serve --addr 127.0.0.1:8082
+start stockfeed bin/stockfeed --addr 127.0.0.1:8081
+start edge-invalidator bin/edge-invalidator --addr 127.0.0.1:9102
+start edge bin/cdn-config edge --purge-addr 127.0.0.1:8001 \
+  --origins 127.0.0.1:8080,127.0.0.1:8082 --feeds 127.0.0.1:8081 --work-dir "$RUN_DIR/edge"
 
 say "run: $(for p in "${procs[@]}"; do printf '%s ' "${p% *}"; done)running; Ctrl-C stops them"
 status=0
