@@ -8,4 +8,4 @@ set -euo pipefail
 bash "$ROOT/scripts/deps.sh"
 use_go
 cd "$ROOT"
-go test -run '^$' -bench . -benchmem -benchtime=3s ./origin/... "$@"
+go test -run '^$' -bench . -benchmem -benchtime=3s ./origin/... ./cdn-config/... "$@"

@@ -88,7 +88,7 @@ func newFakeOrigin(t *testing.T) *fakeOrigin {
 func (o *fakeOrigin) addr() string { return o.srv.Listener.Addr().String() }
 
 // startEdge runs a real varnishd in front of the given origins and feeds.
-func startEdge(t *testing.T, origins, feeds []string) *localedge.Edge {
+func startEdge(t testing.TB, origins, feeds []string) *localedge.Edge {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logf, err := os.Create(t.TempDir() + "/varnishd.log")

@@ -16,7 +16,7 @@ import (
 
 // originStockReads is what the origin's own metrics count of stock reads
 // of one sku, whatever their status.
-func originStockReads(t *testing.T, o *origintest.Env) int64 {
+func originStockReads(t testing.TB, o *origintest.Env) int64 {
 	t.Helper()
 	res, err := http.Get(o.URL + "/metrics")
 	if err != nil {
@@ -141,4 +141,20 @@ func TestEdgeServesStaleWhileTheOriginIsDown(t *testing.T) {
 	if a := do(t, "GET", e.URL()+"/v1/products/NEVER/stock"); a.status != 503 || !strings.Contains(a.body, `"unavailable"`) {
 		t.Errorf("uncached sku with the origin down: got %d %s, want 503 unavailable", a.status, a.body)
 	}
+}
+
+// BenchmarkStockReadThroughEdge is origin/app's BenchmarkStockRead with
+// the local edge in front: the same 32 concurrent readers of one sku, and
+// how many of their reads the origin still served.
+func BenchmarkStockReadThroughEdge(b *testing.B) {
+	o := origintest.Start(b, origintest.Options{})
+	o.SetUpLive("BENCHE", "", origintest.Product{SKU: "EREAD", Stock: 1000, PerBuyerLimit: 2})
+	e := startEdge(b, []string{strings.TrimPrefix(o.URL, "http://")}, nil)
+	url := e.URL() + "/v1/products/EREAD/stock"
+	before := originStockReads(b, o)
+	origintest.Hammer(b, client, http.StatusOK, func(int64) *http.Request {
+		req, _ := http.NewRequest("GET", url, nil)
+		return req
+	})
+	b.ReportMetric(float64(originStockReads(b, o)-before)*1000/float64(b.N), "origin-reads/1k")
 }
