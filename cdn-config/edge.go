@@ -34,7 +34,7 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	s.String(&feeds, "feeds", "EDGE_FEEDS", "127.0.0.1:8081", "stockfeed instances, host:port, comma-separated")
 	s.String(&c.WorkDir, "work-dir", "EDGE_WORK_DIR", filepath.Join(os.TempDir(), "livecommerce-edge"), "varnishd's working folder")
 	s.String(&c.CacheSize, "cache-size", "EDGE_CACHE_SIZE", "256m", "memory for cached answers (k, m or g)")
-	s.Duration(&probe, "probe-interval", "EDGE_PROBE_INTERVAL", 500*time.Millisecond, "how often each backend's /readyz is probed")
+	s.Duration(&probe, "probe-interval", "EDGE_PROBE_INTERVAL", time.Second, "how often each backend's /readyz is probed")
 	s.String(&c.Varnishd, "varnishd", "VARNISHD", "", "path of varnishd (default: PATH, then /usr/sbin)")
 	fs.BoolVar(&printVCL, "print-vcl", false, "print the VCL and exit")
 	if err := s.Parse(args); err != nil {
@@ -69,14 +69,28 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if len(c.Origins) == 0 {
 		errs = append(errs, errors.New("EDGE_ORIGINS/--origins: at least one origin is needed"))
 	}
+	if strings.TrimSpace(c.WorkDir) == "" || strings.ContainsAny(c.WorkDir, "\x00\n") {
+		errs = append(errs, errors.New("EDGE_WORK_DIR/--work-dir: a folder path is needed"))
+	}
+	if c.Varnishd != "" {
+		if st, err := os.Stat(c.Varnishd); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			errs = append(errs, fmt.Errorf("VARNISHD/--varnishd: %.80q is not an executable file", c.Varnishd))
+		}
+	}
+	if c.CacheSize != "" && !localedge.ValidCacheSize(c.CacheSize) {
+		errs = append(errs, fmt.Errorf("EDGE_CACHE_SIZE/--cache-size: %.20q is not a number with k, m or g, e.g. 256m", c.CacheSize))
+	}
+	if probe < 50*time.Millisecond || probe > time.Minute {
+		errs = append(errs, fmt.Errorf("EDGE_PROBE_INTERVAL/--probe-interval: %v is not in [50ms, 1m]", probe))
+	}
 	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintln(stderr, "cdn-config edge:", err)
 		return exitConfig
 	}
 	vcl, err := localedge.RenderVCL(c)
 	if err != nil {
-		// What is left to refuse: EDGE_CACHE_SIZE, EDGE_PROBE_INTERVAL, list lengths.
-		fmt.Fprintln(stderr, "cdn-config edge:", err)
+		// What is left to refuse: the length of the lists.
+		fmt.Fprintln(stderr, "cdn-config edge: EDGE_ORIGINS/EDGE_FEEDS:", err)
 		return exitConfig
 	}
 	if printVCL {

@@ -20,9 +20,15 @@ func TestEdgeRefusesBadSettings(t *testing.T) {
 		{"EDGE_ORIGINS", "127.0.0.1:0", "EDGE_ORIGINS"},
 		{"EDGE_ORIGINS", strings.Repeat("a", 10000) + ":80", "EDGE_ORIGINS"},
 		{"EDGE_FEEDS", "127.0.0.1:80\n81", "EDGE_FEEDS"},
-		{"EDGE_CACHE_SIZE", "1t", "cache size"},
+		{"EDGE_CACHE_SIZE", "1t", "EDGE_CACHE_SIZE"},
+		{"EDGE_CACHE_SIZE", "1m -p vcc_allow_inline_c=on", "EDGE_CACHE_SIZE"},
 		{"EDGE_PROBE_INTERVAL", "soon", "EDGE_PROBE_INTERVAL"},
-		{"EDGE_PROBE_INTERVAL", "1ms", "probe interval"},
+		{"EDGE_PROBE_INTERVAL", "1ms", "EDGE_PROBE_INTERVAL"},
+		{"EDGE_WORK_DIR", " ", "EDGE_WORK_DIR"},
+		{"EDGE_WORK_DIR", "/tmp/a\nb", "EDGE_WORK_DIR"},
+		{"VARNISHD", "/nonexistent/varnishd", "VARNISHD"},
+		{"VARNISHD", "/etc/passwd", "VARNISHD"},
+		{"VARNISHD", "/usr", "VARNISHD"},
 	} {
 		env := map[string]string{"EDGE_ORIGINS": "127.0.0.1:8080", tt.key: tt.val}
 		r := runCmd(t, func(k string) string { return env[k] }, "edge", "--print-vcl")

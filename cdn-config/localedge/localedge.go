@@ -40,7 +40,7 @@ type Config struct {
 	Varnishd  string   // path of varnishd; found on PATH or in /usr/sbin when empty
 	CacheSize string   // memory for cached objects, e.g. "256m" (the default)
 	// ProbeInterval is how often each backend's /readyz is probed (default
-	// 500ms); two failures out of three mark it sick.
+	// 1s); two failures out of three mark it sick.
 	ProbeInterval time.Duration
 }
 
@@ -88,6 +88,9 @@ func CheckAddr(addr string, listen bool) error {
 }
 
 var sizePattern = regexp.MustCompile(`^[1-9][0-9]{0,5}[kmg]$`)
+
+// ValidCacheSize reports whether s is a cache size varnishd takes, e.g. 256m.
+func ValidCacheSize(s string) bool { return sizePattern.MatchString(s) }
 
 func (c *Config) check() error {
 	var errs []error
@@ -140,15 +143,16 @@ func RenderVCL(c Config) ([]byte, error) {
 	}
 	interval := c.ProbeInterval
 	if interval == 0 {
-		interval = 500 * time.Millisecond
+		interval = time.Second
 	}
 	var b bytes.Buffer
 	err := vcl.Execute(&b, map[string]any{
 		"Origins":       backends("origin", c.Origins),
 		"Feeds":         backends("feed", c.Feeds),
 		"ProbeInterval": vclDuration(interval),
-		// A probe must end before the next one starts.
-		"ProbeTimeout": vclDuration(interval * 3 / 5),
+		// A probe must end before the next one starts, and outlast the
+		// origin's own readiness checks (500 ms) at the default.
+		"ProbeTimeout": vclDuration(interval * 4 / 5),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("localedge: render VCL: %w", err)
@@ -207,8 +211,9 @@ func Start(ctx context.Context, c Config, log io.Writer) (*Edge, error) {
 	)
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own process group, so a Ctrl-C meant for the caller reaches it
-	// only through Stop.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// only through Stop; and it is told to stop should the caller die
+	// without calling Stop, rather than hold the ports as an orphan.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("localedge: start varnishd: %w", err)
 	}
@@ -272,11 +277,32 @@ func (e *Edge) waitReady(ctx context.Context, limit time.Duration) error {
 		}
 		res.Body.Close()
 		if res.StatusCode == http.StatusOK {
+			// The answer may come from another varnishd left running on
+			// the same work dir: ours must be the one that wrote the pid.
+			if err := e.checkOwnPid(); err != nil {
+				return err
+			}
 			return nil
 		}
 		last = fmt.Errorf("health check answered %s", res.Status)
 	}
 	return fmt.Errorf("localedge: varnishd did not become ready within %v: %v", limit, last)
+}
+
+func (e *Edge) checkOwnPid() error {
+	select {
+	case <-e.exited:
+		return fmt.Errorf("localedge: varnishd exited at start: %v (another one running on %s?)", e.waitErr, e.workDir)
+	default:
+	}
+	b, err := os.ReadFile(filepath.Join(e.workDir, "_.pid"))
+	if err != nil {
+		return fmt.Errorf("localedge: read varnishd's pid: %w", err)
+	}
+	if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid != e.cmd.Process.Pid {
+		return fmt.Errorf("localedge: another varnishd (pid %d) runs on %s; stop it first", pid, e.workDir)
+	}
+	return nil
 }
 
 func (e *Edge) readListeners(ctx context.Context) error {

@@ -55,7 +55,11 @@ func newFakeOrigin(t *testing.T) *fakeOrigin {
 		o.lastPath.Store(r.URL.RequestURI())
 		o.lastXFF.Store(r.Header.Get("X-Forwarded-For"))
 		if d := o.delay.Load(); d > 0 {
-			time.Sleep(time.Duration(d))
+			select {
+			case <-time.After(time.Duration(d)):
+			case <-r.Context().Done():
+				return
+			}
 		}
 		if o.failing.Load() {
 			w.Header().Set("Cache-Control", "no-store")
@@ -276,6 +280,35 @@ func TestStaleServedWhileTheOriginFails(t *testing.T) {
 			t.Errorf("uncached sku: got %d, want 503", a.status)
 		}
 	})
+	t.Run("origin hangs while its probe passes", func(t *testing.T) {
+		o := newFakeOrigin(t)
+		o.policy.Store(shortPolicy)
+		e := startEdge(t, []string{o.addr()}, nil)
+		want := do(t, "GET", e.URL()+"/v1/products/A1/stock").body
+		time.Sleep(2200 * time.Millisecond)
+		o.delay.Store(int64(time.Minute))
+		defer o.srv.CloseClientConnections()
+		start := time.Now()
+		var wg sync.WaitGroup
+		var bad atomic.Int64
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if a := do(t, "GET", e.URL()+"/v1/products/A1/stock"); a.status != 200 || a.body != want {
+					bad.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if bad.Load() > 0 {
+			t.Errorf("%d of 20 readers did not get the stale copy", bad.Load())
+		}
+		// Readers wait for one short-timed fetch, not in a line of long ones.
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("20 readers took %v to get the stale copy, want a few seconds at most", took)
+		}
+	})
 	t.Run("origin gone", func(t *testing.T) {
 		o := newFakeOrigin(t)
 		o.policy.Store(shortPolicy)
@@ -338,6 +371,9 @@ func TestPurgeByTag(t *testing.T) {
 	}
 	if a := do(t, "GET", e.PurgeURL()+"/v1/products/A1/stock"); a.status != 405 {
 		t.Errorf("GET on the purge listener: got %d, want 405", a.status)
+	}
+	if a := do(t, "GET", e.PurgeURL()+"/healthz", "X-Edge-Purged", `1,"evil":true`); a.body != `{"status":"ok"}` {
+		t.Errorf("a client's X-Edge-Purged reached the answer: %s", a.body)
 	}
 	do(t, "GET", e.URL()+"/v1/products/A1/stock")
 	do(t, "GET", e.URL()+"/v1/products/B1/stock")
@@ -404,9 +440,17 @@ func TestOriginsBalancedAndSickOnesSkipped(t *testing.T) {
 	if n := a.other.Load() - before; n != 10 {
 		t.Errorf("with b unready, a got %d of 10, want all", n)
 	}
-	// A read that finds its origin gone is retried on the other one.
 	b.unready.Store(false)
 	time.Sleep(time.Second)
+	// A read that one origin fails is retried on the other one.
+	a.failing.Store(true)
+	for i := range 4 {
+		if r := do(t, "GET", e.URL()+fmt.Sprintf("/v1/products/F%d/stock", i)); r.status != 200 {
+			t.Errorf("read %d with one origin failing: got %d, want 200 from the other", i, r.status)
+		}
+	}
+	a.failing.Store(false)
+	// A read that finds its origin gone is retried on the other one.
 	b.srv.CloseClientConnections()
 	b.srv.Listener.Close()
 	for i := range 6 {
@@ -468,6 +512,24 @@ func TestEventStreamPipedUnbuffered(t *testing.T) {
 	}
 }
 
+func TestEventStreamWithNoFeedIsTheContractsError(t *testing.T) {
+	o := newFakeOrigin(t)
+	gone := httptest.NewServer(http.NotFoundHandler())
+	feedAddr := gone.Listener.Addr().String()
+	gone.Close()
+	e := startEdge(t, []string{o.addr()}, []string{feedAddr})
+	waitFor(t, 5*time.Second, "a 503 once the probes mark the feed sick", func() bool {
+		req, _ := http.NewRequest("GET", e.URL()+"/v1/lives/L1/events", nil)
+		res, err := client.Do(req)
+		if err != nil {
+			return false // an empty reply while the feed still counts as healthy
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode == 503 && strings.Contains(string(b), `"code":"unavailable"`) && res.Header.Get("Retry-After") != ""
+	})
+}
+
 func TestConfigRefusesBadValues(t *testing.T) {
 	good := localedge.Config{Addr: "127.0.0.1:8000", PurgeAddr: "127.0.0.1:8001", Origins: []string{"127.0.0.1:8080"}}
 	if _, err := localedge.RenderVCL(good); err != nil {
@@ -513,5 +575,27 @@ func TestConfigRefusesBadValues(t *testing.T) {
 		if !strings.Contains(string(vcl), want) {
 			t.Errorf("VCL lacks %q", want)
 		}
+	}
+}
+
+// TestSecondEdgeOnOneWorkDirRefused: a varnishd already running on the
+// work dir answers health checks; the second start must not take it for
+// its own.
+func TestSecondEdgeOnOneWorkDirRefused(t *testing.T) {
+	o := newFakeOrigin(t)
+	dir := t.TempDir()
+	cfg := localedge.Config{Addr: "127.0.0.1:0", PurgeAddr: "127.0.0.1:0", Origins: []string{o.addr()}, WorkDir: dir, CacheSize: "16m"}
+	first, err := localedge.Start(context.Background(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Stop(10 * time.Second)
+	second, err := localedge.Start(context.Background(), cfg, io.Discard)
+	if err == nil {
+		second.Stop(10 * time.Second)
+		t.Fatalf("second edge on %s started (%s), want it refused", dir, second.URL())
+	}
+	if a := do(t, "GET", first.PurgeURL()+"/healthz"); a.status != 200 {
+		t.Errorf("the first edge stopped answering: %d", a.status)
 	}
 }

@@ -118,7 +118,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	var errs []error
 	// Building the backend checks its settings; it makes no request.
-	if _, _, err := c.edge(); err != nil {
+	if _, _, err := c.newBackend(); err != nil {
 		errs = append(errs, err)
 	}
 	if !consumerName.MatchString(c.Consumer) {
@@ -136,7 +136,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if c.Window < stock.MaxOriginCache || c.Window > time.Minute {
 		// Sooner, the edge could refetch an answer an origin cached from
 		// before the change, and keep the old status for a whole TTL.
-		errs = append(errs, fmt.Errorf("PURGE_WINDOW: %v is not in [%v, 1m]: it must outlast the origins' micro-cache", c.Window, stock.MaxOriginCache))
+		errs = append(errs, fmt.Errorf("PURGE_WINDOW: %v is not in [%v, 1m]: it must be at least the origins' micro-cache", c.Window, stock.MaxOriginCache))
 	}
 	if c.BreakerFails < 1 || c.BreakerOpenFor <= 0 || c.MaxBackoff <= 0 {
 		errs = append(errs, errors.New("PURGE_BREAKER_FAILURES, PURGE_BREAKER_OPEN_FOR and PURGE_MAX_BACKOFF must be positive"))
@@ -150,10 +150,10 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// edge builds the configured purge backend and says how many tags one of
+// newBackend builds the configured purge backend and says how many tags one of
 // its calls may carry. Only the chosen backend's settings are looked at:
 // the local edge needs no Cloudflare token.
-func (c Config) edge() (purge.Backend, int, error) {
+func (c Config) newBackend() (purge.Backend, int, error) {
 	switch c.Backend {
 	case BackendVarnish:
 		v, err := varnish.New(varnish.Config{URLs: c.VarnishURLs, Timeout: c.CallTimeout})
@@ -175,7 +175,7 @@ func (c Config) edge() (purge.Backend, int, error) {
 // Run purges until ctx ends, then shuts down in order. Settings errors
 // come back before anything starts.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	backend, maxTags, err := cfg.edge()
+	backend, maxTags, err := cfg.newBackend()
 	if err != nil {
 		return err
 	}

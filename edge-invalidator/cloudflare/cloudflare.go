@@ -52,7 +52,7 @@ const (
 
 // ErrInvalidConfig wraps every configuration error; all are found before
 // any request is made.
-var ErrInvalidConfig = errors.New("invalid configuration")
+var ErrInvalidConfig = errors.New("cloudflare: invalid configuration")
 
 // ErrInvalidTags refuses a batch before any request: a tag that is not
 // sku-{id} or live-{id}, or too many of them.

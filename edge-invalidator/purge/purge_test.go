@@ -274,7 +274,8 @@ func TestHangingAPIRetried(t *testing.T) {
 			t.Errorf("call %d with %s, want the same batch each time", i, got)
 		}
 		if i > 0 {
-			if gap := c.at.Sub(calls[i-1].at); gap < timeout {
+			// Arrival times at the server: allow for scheduling on a busy box.
+			if gap := c.at.Sub(calls[i-1].at); gap < timeout*9/10 {
 				t.Errorf("call %d came %v after the previous one, want the %v timeout first", i, gap, timeout)
 			}
 		}
@@ -465,11 +466,11 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 func TestPurgeWaitsOutTheOriginsMicroCache(t *testing.T) {
 	f := newFakeCF(t)
 	q := purge.NewQueue()
-	const window = 300 * time.Millisecond
+	const window = 600 * time.Millisecond
 	runSender(t, f, purge.SenderConfig{Window: window, Rate: 1000, Burst: 1000}, q)
 	first, second := &fakeMsg{}, &fakeMsg{}
 	q.Add(1, first, []string{"sku-A1", "live-L1"}, time.Now(), time.Now())
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // well inside the first one's window
 	joined := time.Now()
 	q.Add(2, second, []string{"sku-A1", "live-L1"}, time.Now(), joined)
 	until(t, 5*time.Second, "both acked", func() bool { return first.acked() && second.acked() })

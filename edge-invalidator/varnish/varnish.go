@@ -41,7 +41,7 @@ const DefaultTimeout = 10 * time.Second
 
 // ErrInvalidConfig wraps every configuration error; all are found before
 // any request is made.
-var ErrInvalidConfig = errors.New("invalid configuration")
+var ErrInvalidConfig = errors.New("varnish: invalid configuration")
 
 // ErrInvalidTags refuses a batch before any request: a tag the xkey header
 // cannot carry, or too many of them.
@@ -179,8 +179,9 @@ func checkTags(tags []string) error {
 		return fmt.Errorf("%w: %d tags, at most %d per call", ErrInvalidTags, len(tags), MaxTags)
 	}
 	for _, t := range tags {
-		if len(t) == 0 || len(t) > 128 || strings.Trim(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
-			return fmt.Errorf("%w: %q is not 1 to 128 letters, digits, '_' or '-'", ErrInvalidTags, truncate(t, 80))
+		// The edge's VCL takes tags of up to 70 (live- and a 64-character id).
+		if len(t) == 0 || len(t) > 70 || strings.Trim(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
+			return fmt.Errorf("%w: %q is not 1 to 70 letters, digits, '_' or '-'", ErrInvalidTags, truncate(t, 80))
 		}
 	}
 	return nil
@@ -239,11 +240,18 @@ type EdgeError struct {
 }
 
 // Temporary reports whether the edge may accept the same call later: no
-// answer (network error, timeout), a 408, 429 or 5xx. A 400, 403 or other
-// 4xx will be answered the same way however often it is sent.
+// answer (network error, timeout), a 408, 429 or 5xx, and also a 401, 403,
+// 404 or 405: those say the invalidator is pointed at the wrong listener or
+// refused by the edge's ACL, which an operator fixes, and dropping the
+// purges meanwhile would lose them for good. Only a 400 (or another 4xx)
+// refuses this batch itself.
 func (e EdgeError) Temporary() bool {
-	return e.Status == 0 || e.Status >= 500 ||
-		e.Status == http.StatusRequestTimeout || e.Status == http.StatusTooManyRequests
+	switch e.Status {
+	case 0, http.StatusRequestTimeout, http.StatusTooManyRequests,
+		http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed:
+		return true
+	}
+	return e.Status >= 500
 }
 
 func (e EdgeError) String() string {

@@ -111,9 +111,13 @@ func TestPurgeAnswers(t *testing.T) {
 		{"503", 503, "", "", true, 0},
 		{"408", 408, "", "", true, 0},
 		{"429", 429, "3", "slow down", true, 3 * time.Second},
-		{"403", 403, "", "not allowed", false, 0},
+		// Pointed at the wrong listener or refused by the ACL: an operator
+		// fixes that, and the purges must wait rather than be dropped.
+		{"403", 403, "", "not allowed", true, 0},
+		{"404", 404, "", "", true, 0},
+		{"405", 405, "", "", true, 0},
 		{"400", 400, "", "no xkey", false, 0},
-		{"405", 405, "", "", false, 0},
+		{"422", 422, "", "", false, 0},
 		{"200 without the contract body", 200, "", "", true, 0},
 	}
 	for _, tt := range tests {
@@ -159,7 +163,7 @@ func TestOneFailingEdgeFailsTheCall(t *testing.T) {
 	}
 
 	// One edge refusing for good makes the whole call permanent.
-	down.answer(http.StatusForbidden, "", "")
+	down.answer(http.StatusBadRequest, "", "")
 	slow := newEdge(t)
 	slow.answer(http.StatusTooManyRequests, "2", "")
 	err = newClient(t, time.Second, ok.srv.URL, down.srv.URL, slow.srv.URL).Purge(context.Background(), []string{"sku-A1"})

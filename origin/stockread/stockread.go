@@ -116,11 +116,15 @@ func (c *Cache) get(ctx context.Context, key string, load func(context.Context) 
 		// The shared load must not die with the first caller's context.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
+		// The answer is as old as the moment the load began: counting the
+		// TTL from there keeps every answer within TTL of its read, which
+		// the edge invalidator relies on (stock.MaxOriginCache).
+		began := time.Now()
 		a, err := load(lctx)
 		if err != nil {
 			return nil, err
 		}
-		c.store(key, a, time.Now().Add(c.ttl))
+		c.store(key, a, began.Add(c.ttl))
 		return a, nil
 	})
 	if err != nil {
