@@ -32,6 +32,14 @@ commands:
   serve                          run the HTTP server
   migrate                        apply the SQL migrations (idempotent)
   merchant create --name NAME    create a merchant; prints its id and API key
+  merchant list [--merchant ID]  list the API keys of one merchant or of all (never
+                                 their secrets)
+  merchant rotate --merchant ID [--revoke-old]
+                                 issue a new API key (shown once); the old keys keep
+                                 working until revoked, or stop now with --revoke-old
+  merchant revoke --key KEYID | --merchant ID
+                                 revoke one key, or every key of a merchant; the
+                                 admin API refuses it from the next request on
   token --buyer ID [--ttl 1h]    print a buyer token for local use
   reconcile [--dry-run]          compare Redis with the database; repair drift
   publish-stock [--live ID,...]  publish every product's current stock into the STOCK
@@ -63,10 +71,7 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	case "migrate":
 		return runMigrate(ctx, args[1:], out, getenv)
 	case "merchant":
-		if len(args) < 2 || args[1] != "create" {
-			return errors.New("usage: origin merchant create --name NAME")
-		}
-		return merchantCreate(ctx, args[2:], out, getenv)
+		return runMerchant(ctx, args[1:], out, getenv)
 	case "token":
 		return token(args[1:], out, getenv)
 	case "reconcile":
@@ -127,30 +132,6 @@ func runMigrate(ctx context.Context, args []string, out io.Writer, getenv func(s
 	for _, v := range done {
 		fmt.Fprintf(out, "migrate: applied %04d\n", v)
 	}
-	return nil
-}
-
-func merchantCreate(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
-	var name string
-	cfg, err := app.LoadCommon("origin merchant create", args, getenv, func(s *envflag.Set) {
-		s.String(&name, "name", "MERCHANT_NAME", "", "the merchant's display name (required)")
-	})
-	if err != nil {
-		return err
-	}
-	if name == "" || len(name) > 200 {
-		return errors.New("--name: required, at most 200 characters")
-	}
-	db, err := mysqlstore.Open(ctx, cfg.MySQLDSN, 2, nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	id, key, err := db.CreateMerchant(ctx, name, time.Now().UTC())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "merchant_id: %s\napi_key: %s\n(the key is shown only this once)\n", id, key)
 	return nil
 }
 

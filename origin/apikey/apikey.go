@@ -70,3 +70,24 @@ func Parse(plain string) (id string, hash [32]byte, err error) {
 
 // Equal compares two hashes in constant time.
 func Equal(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
+
+// Name is how a key is shown to operators and in listings: "lck_" and its
+// public id, which is how the key itself begins. It reveals nothing of the
+// secret.
+func Name(id string) string { return prefix + id }
+
+// ParseID reads a key id as an operator gives it: the 24 lowercase hex
+// digits, with or without the "lck_" prefix. A whole key (id and secret)
+// is refused, so that a secret is never accepted where a name is expected.
+func ParseID(s string) (string, error) {
+	id := strings.TrimPrefix(s, prefix)
+	if len(id) != idLen {
+		return "", ErrMalformed
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", ErrMalformed
+		}
+	}
+	return id, nil
+}

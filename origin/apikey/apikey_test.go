@@ -158,3 +158,43 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseID(t *testing.T) {
+	k := generate(t)
+	for _, in := range []string{k.ID, apikey.Name(k.ID)} {
+		if id, err := apikey.ParseID(in); err != nil || id != k.ID {
+			t.Errorf("ParseID(%q) = %q, %v; want %q", in, id, err, k.ID)
+		}
+	}
+	if got := apikey.Name(k.ID); got != k.Plain[:28] {
+		t.Errorf("Name(%q) = %q, want the start of the key %q", k.ID, got, k.Plain[:28])
+	}
+	for _, bad := range []string{
+		"", "lck_", k.Plain, k.Plain[:29], "lck_" + k.ID + "_",
+		strings.ToUpper(k.ID), "LCK_" + k.ID, "lck_lck_" + k.ID, k.ID[:23], k.ID + "0",
+		" " + k.ID[1:], k.ID[:23] + "\n", "lck_' OR '1'='1' -- xxxxxxxx", "g" + k.ID[1:],
+		strings.Repeat("0", 10<<10), "０" + k.ID[3:],
+	} {
+		if id, err := apikey.ParseID(bad); !errors.Is(err, apikey.ErrMalformed) || id != "" {
+			t.Errorf("ParseID(%.60q) = %q, %v; want ErrMalformed", bad, id, err)
+		}
+	}
+}
+
+func FuzzParseID(f *testing.F) {
+	k := generate(f)
+	f.Add(k.ID)
+	f.Add(apikey.Name(k.ID))
+	f.Add(k.Plain)
+	f.Add("lck_lck_000000000000000000000000")
+	f.Add("00000000000000000000000\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := apikey.ParseID(s)
+		if err != nil {
+			return
+		}
+		if !regexp.MustCompile(`^(lck_)?[0-9a-f]{24}$`).MatchString(s) || !strings.HasSuffix(s, id) || len(id) != 24 {
+			t.Fatalf("ParseID(%q) = %q, want only lck_ and 24 lowercase hex digits accepted", s, id)
+		}
+	})
+}

@@ -162,6 +162,27 @@ func LoadCommon(name string, args []string, getenv func(string) string, extra fu
 	return c, c.validateCommon()
 }
 
+// LoadCommand is LoadCommon for a command whose own flags name what it acts
+// on (a merchant, a key). bind adds those as plain flags with no
+// environment variable: a variable left set in a shell must never choose
+// which key is revoked. A stray argument is refused rather than ignored, as
+// "revoke lck_..." without --key would otherwise do nothing silently.
+func LoadCommand(name string, args []string, getenv func(string) string, bind func(*flag.FlagSet)) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	s := envflag.New(fs, getenv)
+	BindCommon(s, &c)
+	bind(fs)
+	if err := s.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		// Not echoed: it may be a whole API key, secret included.
+		return c, fmt.Errorf("%s: unexpected argument after the flags (%d of them); every value goes with its flag, see -h", name, fs.NArg())
+	}
+	return c, c.validateCommon()
+}
+
 func (c Config) proxies() []string {
 	var out []string
 	for _, p := range strings.Split(c.TrustedProxies, ",") {

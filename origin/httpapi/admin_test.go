@@ -266,6 +266,35 @@ func TestAdminOtherMerchant(t *testing.T) {
 		}
 	})
 
+	t.Run("B reads A's report", func(t *testing.T) {
+		wantCreated(t, buyQty(t, e, "buyer", uniqueID("k"), "A1", 1))
+		r := admin(t, e, keyB, "GET", "/admin/v1/lives/ALIVE/report", nil)
+		wantError(t, r, 404, "not_found")
+		if strings.Contains(string(r.Body), "A1") {
+			t.Errorf("404 body %s names A's sku", r.Body)
+		}
+	})
+
+	t.Run("B adjusts the stock of A's product", func(t *testing.T) {
+		for _, body := range []string{`{"delta":50,"reason":"restock"}`, `{"delta":-10,"reason":"sabotage"}`} {
+			before := snapshot(t, e, "A1")
+			adjustments := func() (n int) {
+				t.Helper()
+				if err := e.DB.QueryRow("SELECT COUNT(*) FROM stock_adjustments").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			wantAdjustments := adjustments()
+			r := admin(t, e, keyB, "POST", "/admin/v1/products/A1/stock-adjustments", []byte(body))
+			wantError(t, r, 404, "not_found")
+			wantUnchanged(t, e, before)
+			if got := adjustments(); got != wantAdjustments {
+				t.Errorf("stock adjustments: got %d, want %d (unchanged)", got, wantAdjustments)
+			}
+		}
+	})
+
 	t.Run("A still owns its live", func(t *testing.T) {
 		if r := admin(t, e, e.Key, "PUT", "/admin/v1/lives/ALIVE", []byte(`{"title":"A's live, renamed"}`)); r.Status != 200 {
 			t.Errorf("A updates its live: got %d %s, want 200", r.Status, r.Body)

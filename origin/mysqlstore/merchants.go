@@ -47,7 +47,9 @@ func (s *Store) CreateMerchant(ctx context.Context, name string, now time.Time) 
 }
 
 // MerchantByAPIKey returns the merchant a live key belongs to, or
-// ErrBadAPIKey.
+// ErrBadAPIKey. It is one primary-key lookup per request, never cached, so
+// a revoked key is refused from the next request on. The key id is public;
+// only the secret's hash is compared, in constant time.
 func (s *Store) MerchantByAPIKey(ctx context.Context, plain string) (string, error) {
 	id, hash, err := apikey.Parse(plain)
 	if err != nil {
