@@ -336,6 +336,11 @@ func (s *Service) Adjust(ctx context.Context, merchantID, sku string, in Adjustm
 	return a, nil
 }
 
+// Lives lists a merchant's lives, newest first.
+func (s *Service) Lives(ctx context.Context, merchantID string) ([]mysqlstore.LiveSummary, error) {
+	return s.db.Lives(ctx, merchantID)
+}
+
 // Report lists units sold, remaining and revenue per sku of a live, from
 // the database of record.
 func (s *Service) Report(ctx context.Context, merchantID, liveID string) ([]mysqlstore.ReportLine, error) {

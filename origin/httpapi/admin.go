@@ -183,6 +183,30 @@ func (a *API) adjustStock(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"sku": p.SKU, "live_id": p.LiveID, "stock": p.Stock, "version": p.Version})
 }
 
+// lives lists the calling merchant's lives, newest first; another
+// merchant's lives are never in it.
+func (a *API) lives(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
+	defer cancel()
+	list, err := a.Catalog.Lives(ctx, merchantOf(c))
+	if err != nil {
+		return err
+	}
+	type summary struct {
+		liveView
+		Products int64 `json:"products"`
+	}
+	out := make([]summary, len(list))
+	for i, l := range list {
+		out[i] = summary{liveView{
+			LiveID: l.ID, Title: l.Title, SaleStartsAt: timePtr(l.SaleStart), SaleEndsAt: timePtr(l.SaleEnd),
+			CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
+		}, l.Products}
+	}
+	c.Set(fiber.HeaderCacheControl, "private, no-store")
+	return c.JSON(fiber.Map{"lives": out})
+}
+
 func (a *API) report(c *fiber.Ctx) error {
 	live, err := liveParam(c)
 	if err != nil {

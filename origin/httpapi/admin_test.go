@@ -573,3 +573,63 @@ func TestAdminStockAdjustmentAndReport(t *testing.T) {
 		t.Errorf("report: got %s, want JSON naming A1", r.Body)
 	}
 }
+
+// TestAdminListsOwnLives: GET /admin/v1/lives shows the calling merchant's
+// lives only, newest first, with their product counts.
+func TestAdminListsOwnLives(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	e.SetUpLive("OLD", `{"title":"First"}`, origintest.Product{SKU: "O1", Stock: 5, PerBuyerLimit: 1},
+		origintest.Product{SKU: "O2", Stock: 5, PerBuyerLimit: 1})
+	time.Sleep(5 * time.Millisecond) // created_at orders the list
+	if r := admin(t, e, e.Key, "PUT", "/admin/v1/lives/NEW", []byte(`{"title":"Second","sale_starts_at":"2030-01-01T10:00:00Z"}`)); r.Status != 201 {
+		t.Fatalf("NEW: %d %s", r.Status, r.Body)
+	}
+	_, keyB, err := e.Server.Deps().DB.CreateMerchant(context.Background(), "Shop B", time.Now().UTC())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := admin(t, e, keyB, "PUT", "/admin/v1/lives/BLIVE", []byte(`{"title":"B's"}`)); r.Status != 201 {
+		t.Fatalf("B's live: %d %s", r.Status, r.Body)
+	}
+	type live struct {
+		LiveID       string     `json:"live_id"`
+		Title        string     `json:"title"`
+		SaleStartsAt *time.Time `json:"sale_starts_at"`
+		Products     int        `json:"products"`
+	}
+	list := func(key string) []live {
+		t.Helper()
+		r := admin(t, e, key, "GET", "/admin/v1/lives", nil)
+		if r.Status != 200 {
+			t.Fatalf("GET /admin/v1/lives: %d %s", r.Status, r.Body)
+		}
+		if cc := r.Header.Get("Cache-Control"); !strings.Contains(cc, "no-store") {
+			t.Errorf("Cache-Control %q, want no-store", cc)
+		}
+		var body struct{ Lives []live }
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		return body.Lives
+	}
+	a := list(e.Key)
+	if len(a) != 2 || a[0].LiveID != "NEW" || a[1].LiveID != "OLD" {
+		t.Fatalf("merchant A's lives: got %+v, want NEW then OLD", a)
+	}
+	if a[1].Products != 2 || a[0].Products != 0 || a[1].Title != "First" {
+		t.Errorf("got %+v, want OLD with 2 products and NEW with none", a)
+	}
+	if a[0].SaleStartsAt == nil || !a[0].SaleStartsAt.Equal(time.Date(2030, 1, 1, 10, 0, 0, 0, time.UTC)) || a[1].SaleStartsAt != nil {
+		t.Errorf("sale windows: got %v and %v", a[0].SaleStartsAt, a[1].SaleStartsAt)
+	}
+	if b := list(keyB); len(b) != 1 || b[0].LiveID != "BLIVE" {
+		t.Errorf("merchant B's lives: got %+v, want only BLIVE", b)
+	}
+	if r := admin(t, e, "", "GET", "/admin/v1/lives", nil); r.Status != 401 {
+		t.Errorf("without a key: got %d, want 401", r.Status)
+	}
+	if r := admin(t, e, e.Token("alice"), "GET", "/admin/v1/lives", nil); r.Status != 401 {
+		t.Errorf("with a buyer token: got %d, want 401", r.Status)
+	}
+}

@@ -119,6 +119,7 @@ func New(cfg Config, d Deps) (*API, error) {
 	a.app.Get("/v1/orders/:order_id", a.limitIP, a.order)
 
 	admin := a.app.Group("/admin/v1", a.limitIP, a.merchantAuth)
+	admin.Get("/lives", a.lives)
 	admin.Put("/lives/:live_id", a.putLive)
 	admin.Put("/lives/:live_id/products", a.putProducts)
 	admin.Post("/products/:sku/stock-adjustments", a.adjustStock)

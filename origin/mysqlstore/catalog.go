@@ -309,3 +309,39 @@ WHERE p.live_id = ? GROUP BY p.sku, p.name, p.currency, p.stock ORDER BY p.sku`,
 	}
 	return lines, err
 }
+
+// LiveSummary is one of a merchant's lives with its number of products.
+type LiveSummary struct {
+	Live
+	Products int64
+}
+
+// MaxListedLives bounds one listing of a merchant's lives.
+const MaxListedLives = 1000
+
+// Lives lists a merchant's lives, newest first, at most MaxListedLives.
+func (s *Store) Lives(ctx context.Context, merchantID string) ([]LiveSummary, error) {
+	var out []LiveSummary
+	err := s.guard.Do(func() error {
+		out = out[:0]
+		rows, err := s.db.QueryContext(ctx, `SELECT l.id, l.title, l.sale_starts_at, l.sale_ends_at, l.created_at, l.updated_at,
+  (SELECT COUNT(*) FROM products p WHERE p.live_id = l.id)
+FROM lives l WHERE l.merchant_id = ? ORDER BY l.created_at DESC, l.id LIMIT ?`, merchantID, MaxListedLives)
+		if err != nil {
+			return fmt.Errorf("mysqlstore: lives of %s: %w", merchantID, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var l LiveSummary
+			var start, end sql.NullTime
+			if err := rows.Scan(&l.ID, &l.Title, &start, &end, &l.CreatedAt, &l.UpdatedAt, &l.Products); err != nil {
+				return fmt.Errorf("mysqlstore: lives of %s: %w", merchantID, err)
+			}
+			l.MerchantID, l.SaleStart, l.SaleEnd = merchantID, start.Time.UTC(), end.Time.UTC()
+			l.CreatedAt, l.UpdatedAt = l.CreatedAt.UTC(), l.UpdatedAt.UTC()
+			out = append(out, l)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
