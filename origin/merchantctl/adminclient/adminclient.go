@@ -1,0 +1,362 @@
+// Package adminclient is the HTTP client of the origin's admin API
+// (/admin/v1). Idempotent requests (every PUT and GET) are retried on
+// timeouts, 5xx and 429 with backoff, honouring Retry-After; a POST is
+// retried only on answers the contract says changed nothing (429, 503).
+// The API key is sent in the Authorization header and appears in no
+// error or message.
+package adminclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"livecommerce/origin/catalog"
+)
+
+// MaxResponse bounds a response body read into memory.
+const MaxResponse = 16 << 20
+
+// Client talks to one origin (or the edge in front of it) as one merchant.
+type Client struct {
+	base string
+	key  string
+	http *http.Client
+	// Attempts is how many times an idempotent request is tried.
+	Attempts int
+	// Backoff is the first wait between attempts when the server names
+	// none; it doubles each time up to MaxBackoff.
+	Backoff, MaxBackoff time.Duration
+	// MaxRetryAfter caps a server's Retry-After.
+	MaxRetryAfter time.Duration
+	// OnRetry, if set, hears about each retry.
+	OnRetry func(attempt int, wait time.Duration, err error)
+}
+
+// New returns a client for base (scheme://host[:port][/path]) with a
+// timeout per attempt.
+func New(base, key string, timeout time.Duration) *Client {
+	return &Client{
+		base:          strings.TrimRight(base, "/"),
+		key:           key,
+		http:          &http.Client{Timeout: timeout},
+		Attempts:      5,
+		Backoff:       250 * time.Millisecond,
+		MaxBackoff:    8 * time.Second,
+		MaxRetryAfter: 60 * time.Second,
+	}
+}
+
+// RowError is one refused row of a product upsert; Row counts from 1
+// within the request.
+type RowError struct {
+	Row    int    `json:"row"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// Error is a non-2xx answer in the contract's error shape.
+type Error struct {
+	Status     int
+	Code       string
+	Message    string
+	Details    []RowError
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("HTTP %d from the server", e.Status)
+	}
+	return fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.Status, e.Message)
+}
+
+// Unauthorized reports a refused API key.
+func (e *Error) Unauthorized() bool { return e.Status == http.StatusUnauthorized }
+
+func (e *Error) retryable() bool {
+	return e.Status == http.StatusTooManyRequests || e.Status >= 500
+}
+
+// Sentinel errors, for errors.Is.
+var (
+	// ErrGaveUp wraps the last error once every attempt has failed.
+	ErrGaveUp = errors.New("gave up after retries")
+	// ErrNoAnswer is a request that got no HTTP answer: refused, reset,
+	// timed out.
+	ErrNoAnswer = errors.New("no answer from the server")
+)
+
+type request struct {
+	method, path string
+	body         []byte
+	idempotent   bool
+}
+
+// do sends r, retrying as the package comment says, and returns the body
+// of a 2xx answer.
+func (c *Client) do(ctx context.Context, r request) (int, []byte, error) {
+	var last error
+	attempts := max(c.Attempts, 1)
+	for attempt := 1; ; attempt++ {
+		status, body, err := c.once(ctx, r)
+		if err == nil {
+			return status, body, nil
+		}
+		last = err
+		var apiErr *Error
+		isAPI := errors.As(err, &apiErr)
+		switch {
+		case ctx.Err() != nil:
+			return 0, nil, err
+		case isAPI && !apiErr.retryable():
+			return 0, nil, err
+		case isAPI && !r.idempotent && apiErr.Status != http.StatusTooManyRequests && apiErr.Status != http.StatusServiceUnavailable:
+			return 0, nil, err
+		case !isAPI && !r.idempotent:
+			// The request may have been applied; only the caller can tell.
+			return 0, nil, err
+		}
+		if attempt >= attempts {
+			return 0, nil, fmt.Errorf("%w (%d attempts): %w", ErrGaveUp, attempt, last)
+		}
+		wait := c.backoff(attempt)
+		if isAPI && apiErr.RetryAfter >= 0 && apiErr.RetryAfter != noRetryAfter {
+			wait = min(apiErr.RetryAfter, c.MaxRetryAfter)
+		}
+		if c.OnRetry != nil {
+			c.OnRetry(attempt, wait, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, nil, fmt.Errorf("%w (interrupted while waiting to retry)", last)
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.Backoff << (attempt - 1)
+	if d > c.MaxBackoff || d <= 0 {
+		d = c.MaxBackoff
+	}
+	// Full jitter in the upper half keeps many clients from retrying in step.
+	return d/2 + rand.N(d/2+1)
+}
+
+const noRetryAfter = time.Duration(-1)
+
+func (c *Client) once(ctx context.Context, r request) (int, []byte, error) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, c.base+r.path, body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("adminclient: %s %s: %w", r.method, r.path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "merchantctl")
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w: %w", r.method, r.path, ErrNoAnswer, scrub(err))
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, MaxResponse+1))
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %s: %w: reading the answer: %w", r.method, r.path, ErrNoAnswer, scrub(err))
+	}
+	if len(b) > MaxResponse {
+		return 0, nil, fmt.Errorf("%s %s: answer larger than %d MiB", r.method, r.path, MaxResponse>>20)
+	}
+	if res.StatusCode/100 == 2 {
+		return res.StatusCode, b, nil
+	}
+	return 0, nil, decodeError(res, b)
+}
+
+// scrub drops the *url.Error wrapper, whose text repeats the whole URL,
+// for a shorter message; the key is never in the URL.
+func scrub(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ue.Timeout() {
+			return fmt.Errorf("timed out: %w", ue.Err)
+		}
+		return ue.Err
+	}
+	return err
+}
+
+func decodeError(res *http.Response, b []byte) *Error {
+	e := &Error{Status: res.StatusCode, RetryAfter: retryAfter(res.Header.Get("Retry-After"))}
+	var body struct {
+		Error struct {
+			Code    string     `json:"code"`
+			Message string     `json:"message"`
+			Details []RowError `json:"details"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
+		e.Code, e.Message, e.Details = body.Error.Code, body.Error.Message, body.Error.Details
+	}
+	return e
+}
+
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return noRetryAfter
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return noRetryAfter
+}
+
+func pathEscape(id string) string { return url.PathEscape(id) }
+
+// LiveInput is the body of PUT /admin/v1/lives/{live_id}.
+type LiveInput struct {
+	Title        string  `json:"title"`
+	SaleStartsAt *string `json:"sale_starts_at,omitempty"`
+	SaleEndsAt   *string `json:"sale_ends_at,omitempty"`
+}
+
+// PutLive creates or updates a live; created is true for a new one.
+func (c *Client) PutLive(ctx context.Context, live string, in LiveInput) (created bool, err error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return false, err
+	}
+	status, _, err := c.do(ctx, request{method: http.MethodPut, path: "/admin/v1/lives/" + pathEscape(live), body: body, idempotent: true})
+	return status == http.StatusCreated, err
+}
+
+// Applied is a product as the server committed it.
+type Applied struct {
+	SKU     string `json:"sku"`
+	Stock   int64  `json:"stock"`
+	Version int64  `json:"version"`
+}
+
+// PutProducts upserts rows into a live, all-or-nothing. The upsert is
+// idempotent, so it is retried like a GET.
+func (c *Client) PutProducts(ctx context.Context, live string, body []byte) ([]Applied, error) {
+	_, b, err := c.do(ctx, request{method: http.MethodPut, path: "/admin/v1/lives/" + pathEscape(live) + "/products", body: body, idempotent: true})
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Products []Applied `json:"products"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("adminclient: put products: unexpected answer: %w", err)
+	}
+	return out.Products, nil
+}
+
+// EncodeProducts is the request body for PutProducts.
+func EncodeProducts(rows []catalog.ProductInput) ([]byte, error) {
+	return json.Marshal(rows)
+}
+
+// Adjustment is a sku's stock after a stock adjustment.
+type Adjustment struct {
+	SKU     string `json:"sku"`
+	LiveID  string `json:"live_id"`
+	Stock   int64  `json:"stock"`
+	Version int64  `json:"version"`
+}
+
+// AdjustStock adds delta (negative to remove) units to a sku.
+func (c *Client) AdjustStock(ctx context.Context, sku string, delta int64, reason string) (Adjustment, error) {
+	body, err := json.Marshal(map[string]any{"delta": delta, "reason": reason})
+	if err != nil {
+		return Adjustment{}, err
+	}
+	_, b, err := c.do(ctx, request{method: http.MethodPost, path: "/admin/v1/products/" + pathEscape(sku) + "/stock-adjustments", body: body})
+	if err != nil {
+		return Adjustment{}, err
+	}
+	var a Adjustment
+	if err := json.Unmarshal(b, &a); err != nil {
+		return Adjustment{}, fmt.Errorf("adminclient: stock adjustment: unexpected answer: %w", err)
+	}
+	return a, nil
+}
+
+// ReportLine is one sku of a live's report.
+type ReportLine struct {
+	SKU       string `json:"sku"`
+	Name      string `json:"name"`
+	Currency  string `json:"currency"`
+	Stock     int64  `json:"stock"`
+	UnitsSold int64  `json:"units_sold"`
+	Remaining int64  `json:"remaining"`
+	Revenue   int64  `json:"revenue"`
+	Orders    int64  `json:"orders"`
+}
+
+// Report is a live's sales.
+type Report struct {
+	LiveID      string       `json:"live_id"`
+	GeneratedAt time.Time    `json:"generated_at"`
+	Products    []ReportLine `json:"products"`
+}
+
+// Report fetches a live's sales report and the raw JSON it came in.
+func (c *Client) Report(ctx context.Context, live string) (Report, []byte, error) {
+	_, b, err := c.do(ctx, request{method: http.MethodGet, path: "/admin/v1/lives/" + pathEscape(live) + "/report", idempotent: true})
+	if err != nil {
+		return Report{}, nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Report{}, nil, fmt.Errorf("adminclient: report: unexpected answer: %w", err)
+	}
+	return r, b, nil
+}
+
+// Live is one of the merchant's lives.
+type Live struct {
+	LiveID       string     `json:"live_id"`
+	Title        string     `json:"title"`
+	SaleStartsAt *time.Time `json:"sale_starts_at"`
+	SaleEndsAt   *time.Time `json:"sale_ends_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	Products     int64      `json:"products"`
+}
+
+// Lives lists the merchant's lives, newest first, and the raw JSON.
+func (c *Client) Lives(ctx context.Context) ([]Live, []byte, error) {
+	_, b, err := c.do(ctx, request{method: http.MethodGet, path: "/admin/v1/lives", idempotent: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	var out struct {
+		Lives []Live `json:"lives"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, nil, fmt.Errorf("adminclient: lives: unexpected answer: %w", err)
+	}
+	return out.Lives, b, nil
+}

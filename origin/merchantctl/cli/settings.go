@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Settings say which origin to talk to, as whom, and how long to wait.
+type Settings struct {
+	Origin  string
+	Key     string
+	Timeout time.Duration
+}
+
+// Defaults: the local edge of `make run`, and enough time for a chunk of
+// 5,000 rows on a busy origin.
+const (
+	DefaultOrigin  = "http://127.0.0.1:8000"
+	DefaultTimeout = 60 * time.Second
+	maxConfigBytes = 64 << 10
+)
+
+// usageError is wrong usage: bad flags or settings. It exits 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// optString is a flag that remembers whether it was given, so the same
+// setting can be accepted before and after the command name.
+type optString struct {
+	v   string
+	set bool
+}
+
+func (o *optString) String() string     { return o.v }
+func (o *optString) Set(v string) error { o.v, o.set = v, true; return nil }
+
+// common holds the connection flags every command takes.
+type common struct {
+	origin, key, config, timeout optString
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.Var(&c.origin, "origin", "origin or edge URL (env ORIGIN_URL; default "+DefaultOrigin+")")
+	fs.Var(&c.key, "key", "merchant API key (env MERCHANT_API_KEY; prefer the environment or a config file: flags show in ps)")
+	fs.Var(&c.config, "config", "settings file of `key = value` lines: origin, key, timeout (env MERCHANTCTL_CONFIG)")
+	fs.Var(&c.timeout, "timeout", "time allowed for each request, e.g. 30s (env MERCHANTCTL_TIMEOUT; default 60s)")
+}
+
+// setting is a value and where it came from, to name it in messages.
+type setting struct{ value, source string }
+
+// load resolves the settings: flags beat the environment, which beats the
+// config file, which beats the defaults. needKey is false for commands
+// that send nothing. warn gets notes that do not stop the command.
+func (c *common) load(getenv func(string) string, needKey bool, warn io.Writer) (Settings, error) {
+	file := map[string]setting{}
+	path := c.config.v
+	if !c.config.set {
+		path = getenv("MERCHANTCTL_CONFIG")
+	}
+	if path != "" {
+		var err error
+		if file, err = readConfig(path, warn); err != nil {
+			return Settings{}, err
+		}
+	}
+	pick := func(flagName string, o optString, env, fileKey, def string) setting {
+		switch {
+		case o.set:
+			return setting{o.v, "--" + flagName}
+		case getenv(env) != "":
+			return setting{getenv(env), env}
+		}
+		if s, ok := file[fileKey]; ok {
+			return s
+		}
+		return setting{def, "default"}
+	}
+	origin := pick("origin", c.origin, "ORIGIN_URL", "origin", DefaultOrigin)
+	key := pick("key", c.key, "MERCHANT_API_KEY", "key", "")
+	timeout := pick("timeout", c.timeout, "MERCHANTCTL_TIMEOUT", "timeout", DefaultTimeout.String())
+
+	var s Settings
+	var err error
+	if s.Origin, err = checkOrigin(origin); err != nil {
+		return Settings{}, err
+	}
+	if s.Timeout, err = checkTimeout(timeout); err != nil {
+		return Settings{}, err
+	}
+	if key.value == "" {
+		if needKey {
+			return Settings{}, usagef("no API key: set MERCHANT_API_KEY, pass --key, or put `key = ...` in a config file (--config)")
+		}
+		return s, nil
+	}
+	if err := checkKey(key); err != nil {
+		return Settings{}, err
+	}
+	s.Key = key.value
+	return s, nil
+}
+
+func checkOrigin(o setting) (string, error) {
+	bad := func(why string) error { return usagef("%s: %s", o.source, why) }
+	if strings.ContainsFunc(o.value, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+		return "", bad("must be a URL without spaces or control characters")
+	}
+	u, err := url.Parse(o.value)
+	switch {
+	case err != nil:
+		return "", bad("not a URL, e.g. http://127.0.0.1:8000")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", bad(fmt.Sprintf("scheme must be http or https, not %q", u.Scheme))
+	case u.User != nil:
+		return "", bad("must not hold a user name or password; pass the API key with MERCHANT_API_KEY")
+	case u.Host == "" || u.Hostname() == "":
+		return "", bad("has no host, e.g. http://127.0.0.1:8000")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "", bad("must not have a query or fragment")
+	}
+	if p := u.Port(); p != "" {
+		var n int
+		if _, err := fmt.Sscanf(p, "%d", &n); err != nil || n < 1 || n > 65535 {
+			return "", bad("port must be 1 to 65535")
+		}
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func checkTimeout(t setting) (time.Duration, error) {
+	d, err := time.ParseDuration(t.value)
+	switch {
+	case err != nil:
+		return 0, usagef("%s: timeout must be a duration such as 30s or 2m, got %q", t.source, t.value)
+	case d <= 0:
+		return 0, usagef("%s: timeout must be positive, got %s", t.source, t.value)
+	case d > time.Hour:
+		return 0, usagef("%s: timeout must be at most 1h", t.source)
+	}
+	return d, nil
+}
+
+// checkKey refuses a key that cannot be a header value. The key itself is
+// never echoed.
+func checkKey(k setting) error {
+	if len(k.value) > 512 {
+		return usagef("%s: the API key is longer than 512 characters", k.source)
+	}
+	for _, r := range k.value {
+		if r <= ' ' || r >= 0x7f {
+			return usagef("%s: the API key must be one line of printable ASCII without spaces (a newline or space was copied with it?)", k.source)
+		}
+	}
+	return nil
+}
+
+// readConfig reads `key = value` lines; # starts a comment line. A file
+// holding a key must not be readable by other users.
+func readConfig(path string, warn io.Writer) (map[string]setting, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("config file: %v", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, usagef("config file: %v", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, usagef("config file %s: not a regular file", path)
+	}
+	out := map[string]setting{}
+	sc := bufio.NewScanner(io.LimitReader(f, maxConfigBytes))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.ToLower(strings.TrimSpace(k))
+		if !ok {
+			return nil, usagef("config %s:%d: expected `key = value`", path, n)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
+			v = v[1 : len(v)-1]
+		}
+		switch k {
+		case "origin", "key", "timeout":
+		default:
+			return nil, usagef("config %s:%d: unknown setting %.40q (the settings are origin, key, timeout)", path, n, k)
+		}
+		if _, dup := out[k]; dup {
+			return nil, usagef("config %s:%d: %s is set twice", path, n, k)
+		}
+		out[k] = setting{v, fmt.Sprintf("%s in %s:%d", k, path, n)}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usagef("config %s: %v", path, err)
+	}
+	if _, hasKey := out["key"]; hasKey {
+		perm := fi.Mode().Perm()
+		switch {
+		case perm&0o004 != 0:
+			return nil, usagef("config %s holds an API key but anyone on this machine can read it (mode %04o); run: chmod 600 %s", path, perm, path)
+		case perm&0o040 != 0:
+			fmt.Fprintf(warn, "merchantctl: warning: config %s holds an API key and its group can read it (mode %04o); consider chmod 600\n", path, perm)
+		}
+	}
+	return out, nil
+}
