@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -287,20 +288,63 @@ func (s *Service) load(ctx context.Context, liveID string, applied []mysqlstore.
 		s.log.Error("products committed but the live's listing in Redis is stale for up to a minute",
 			slog.String("live_id", liveID), slog.Any("error", err))
 	}
+	// Each sku is one Redis script, and a sku Redis does not hold yet is a
+	// rebuild with a database write of its own: a large upload of new
+	// products takes them a few at a time rather than one after another.
+	work := make(chan mysqlstore.Applied)
+	var wg sync.WaitGroup
+	for range min(loadWorkers, len(applied)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a := range work {
+				s.loadOne(ctx, a, now)
+			}
+		}()
+	}
 	for _, a := range applied {
-		l, ok, err := s.redis.Apply(ctx, redisstock.Settings{
-			SKU: a.SKU, LiveID: a.LiveID, Total: a.Stock, Limit: a.Limit, Low: a.Low,
-			SaleStart: a.SaleStart, SaleEnd: a.SaleEnd, Version: a.Version,
-		}, now)
+		work <- a
+	}
+	close(work)
+	wg.Wait()
+}
+
+// loadWorkers is how many skus load loads at once: half of the inventory's
+// rebuild slots, leaving the rest to purchases that find a sku missing.
+const loadWorkers = 4
+
+func (s *Service) loadOne(ctx context.Context, a mysqlstore.Applied, now time.Time) {
+	l, ok, err := s.redis.Apply(ctx, redisstock.Settings{
+		SKU: a.SKU, LiveID: a.LiveID, Total: a.Stock, Limit: a.Limit, Low: a.Low,
+		SaleStart: a.SaleStart, SaleEnd: a.SaleEnd, Version: a.Version,
+	}, now)
+	switch {
+	case err != nil:
+		s.log.Error("product committed but not applied in Redis; run `origin reconcile`", slog.String("sku", a.SKU), slog.Any("error", err))
+	case ok:
+		s.publish.Publish(l)
+	case a.Created:
+		// A sku inserted by this change has no sales, no holdings and no
+		// version published before: its counters are known without a
+		// rebuild (which would read the row back and start a new version
+		// epoch, one database write per sku).
+		snap := redisstock.Snapshot{
+			SKU: a.SKU, LiveID: a.LiveID, Total: a.Stock, Version: a.Version, Limit: a.Limit, Low: a.Low,
+			SaleStart: a.SaleStart, SaleEnd: a.SaleEnd, UpdatedAt: now,
+		}
+		loaded, err := s.redis.Load(ctx, snap)
 		switch {
 		case err != nil:
-			s.log.Error("product committed but not applied in Redis; run `origin reconcile`", slog.String("sku", a.SKU), slog.Any("error", err))
-		case ok:
-			s.publish.Publish(l)
-		default:
-			if err := s.rebuild.Rebuild(ctx, a.SKU); err != nil {
-				s.log.Error("product committed but not loaded in Redis", slog.String("sku", a.SKU), slog.Any("error", err))
-			}
+			s.log.Error("product committed but not loaded in Redis; it loads on first use", slog.String("sku", a.SKU), slog.Any("error", err))
+		case loaded:
+			s.publish.Publish(stock.Level{
+				SKU: a.SKU, LiveID: a.LiveID, Remaining: a.Stock, Version: a.Version,
+				Status: stock.StatusFor(a.Stock, a.Low), UpdatedAt: now,
+			})
+		}
+	default:
+		if err := s.rebuild.Rebuild(ctx, a.SKU); err != nil {
+			s.log.Error("product committed but not loaded in Redis", slog.String("sku", a.SKU), slog.Any("error", err))
 		}
 	}
 }

@@ -633,3 +633,44 @@ func TestAdminListsOwnLives(t *testing.T) {
 		t.Errorf("with a buyer token: got %d, want 401", r.Status)
 	}
 }
+
+// TestNewProductReadsWithItsUpsertVersion: a sku created by an upsert is
+// loaded into Redis as written, so its first read shows the version the
+// upsert answered (no rebuild epoch), and it is on sale at once.
+func TestNewProductReadsWithItsUpsertVersion(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	if r := admin(t, e, e.Key, "PUT", "/admin/v1/lives/NV", []byte(`{"title":"New"}`)); r.Status != 201 {
+		t.Fatalf("live: %d %s", r.Status, r.Body)
+	}
+	r := putProducts(t, e, "NV", []map[string]any{{"sku": "NV1", "name": "N", "price": 100, "currency": "JPY",
+		"stock": 3, "per_buyer_limit": 3, "low_stock_threshold": 1}})
+	var up struct {
+		Products []struct {
+			SKU     string `json:"sku"`
+			Version int64  `json:"version"`
+		} `json:"products"`
+	}
+	if err := json.Unmarshal(r.Body, &up); err != nil || len(up.Products) != 1 {
+		t.Fatalf("upsert: %d %s", r.Status, r.Body)
+	}
+	var level struct {
+		Remaining int64  `json:"remaining"`
+		Status    string `json:"status"`
+		Version   int64  `json:"version"`
+	}
+	read := do(t, e, "GET", "/v1/products/NV1/stock", nil)
+	if err := json.Unmarshal(read.Body, &level); err != nil {
+		t.Fatalf("read: %d %s", read.Status, read.Body)
+	}
+	if level.Version != up.Products[0].Version || level.Remaining != 3 || level.Status != "in_stock" {
+		t.Errorf("first read %+v, want version %d, 3 remaining, in_stock", level, up.Products[0].Version)
+	}
+	wantCreated(t, buyQty(t, e, "alice", uniqueID("k"), "NV1", 3))
+	time.Sleep(300 * time.Millisecond) // past the micro-cache
+	read = do(t, e, "GET", "/v1/products/NV1/stock", nil)
+	json.Unmarshal(read.Body, &level)
+	if level.Version != up.Products[0].Version+1 || level.Status != "sold_out" {
+		t.Errorf("after selling out: %+v, want the next version, sold_out", level)
+	}
+}

@@ -41,6 +41,7 @@ type Applied struct {
 	Stock, Limit, Low  int64
 	Version            int64
 	SaleStart, SaleEnd time.Time
+	Created            bool // the row was inserted by this change: nothing sold, nothing ever published
 }
 
 const upsertChunk = 500
@@ -164,7 +165,7 @@ ON DUPLICATE KEY UPDATE name = VALUES(name), price = VALUES(price), currency = V
 		}
 		applied = append(applied, Applied{
 			SKU: p.SKU, LiveID: liveID, Stock: p.Stock, Limit: p.Limit, Low: p.Low, Version: version,
-			SaleStart: start.Time, SaleEnd: end.Time,
+			SaleStart: start.Time, SaleEnd: end.Time, Created: !ok,
 		})
 		if delta != 0 {
 			adjustments = append(adjustments, ulid.MustNew(ulid.Timestamp(now), rand.Reader).String(), p.SKU, merchantID, delta, p.Stock, reason, now)
