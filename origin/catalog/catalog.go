@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"livecommerce/internal/stock"
+	"livecommerce/origin/inventory"
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/redisstock"
 )
@@ -276,21 +277,32 @@ func (s *Service) PutProducts(ctx context.Context, merchantID, liveID string, ro
 // here leaves Redis behind the database, never ahead of it in a way that
 // could oversell: the database bounds every order.
 func (s *Service) load(ctx context.Context, liveID string, applied []mysqlstore.Applied, now time.Time) {
+	// The load is the tail of a change already committed: it runs to its
+	// end within its own budget, not the caller's, so that a slow client or
+	// a deadline cannot leave half of a large upload unloaded (or trip the
+	// Redis breaker with a string of deadline errors).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadBudget)
+	defer cancel()
 	skus := make([]string, len(applied))
+	var created []string
 	for i, a := range applied {
 		skus[i] = a.SKU
+		if a.Created {
+			created = append(created, a.SKU)
+		}
 	}
 	if err := s.redis.ForgetAbsent(ctx, skus); err != nil {
 		s.log.Warn("new skus stay unknown to reads for up to 10s", slog.Any("error", err))
 	}
-	// The listing is rebuilt whole from the database on the next read.
-	if err := s.redis.ForgetLive(ctx, liveID); err != nil {
-		s.log.Error("products committed but the live's listing in Redis is stale for up to a minute",
-			slog.String("live_id", liveID), slog.Any("error", err))
+	// What the database holds now for the skus this change created: loaded
+	// as read, in a few queries, unless something changed them since.
+	fresh, err := s.db.UnsoldStates(ctx, created)
+	if err != nil {
+		s.log.Warn("new products load one by one", slog.Any("error", err))
 	}
-	// Each sku is one Redis script, and a sku Redis does not hold yet is a
-	// rebuild with a database write of its own: a large upload of new
-	// products takes them a few at a time rather than one after another.
+	// Each sku is one Redis script, and a sku Redis does not hold yet
+	// without a fresh state is a rebuild with a database write of its own:
+	// a large upload takes them a few at a time.
 	work := make(chan mysqlstore.Applied)
 	var wg sync.WaitGroup
 	for range min(loadWorkers, len(applied)) {
@@ -298,22 +310,44 @@ func (s *Service) load(ctx context.Context, liveID string, applied []mysqlstore.
 		go func() {
 			defer wg.Done()
 			for a := range work {
-				s.loadOne(ctx, a, now)
+				s.loadOne(ctx, a, fresh[a.SKU], now)
 			}
 		}()
 	}
-	for _, a := range applied {
+	left := 0
+	for i, a := range applied {
+		if ctx.Err() != nil {
+			left = len(applied) - i
+			break
+		}
 		work <- a
 	}
 	close(work)
 	wg.Wait()
+	if left > 0 {
+		s.log.Error("products committed but not loaded in Redis in time; they load on first use", slog.Int("skus", left))
+	}
+	// The listing is rebuilt whole from the database on the next read; not
+	// before the skus are loaded, or that read would rebuild them one by one.
+	if err := s.redis.ForgetLive(ctx, liveID); err != nil {
+		s.log.Error("products committed but the live's listing in Redis is stale for up to a minute",
+			slog.String("live_id", liveID), slog.Any("error", err))
+	}
 }
 
 // loadWorkers is how many skus load loads at once: half of the inventory's
 // rebuild slots, leaving the rest to purchases that find a sku missing.
 const loadWorkers = 4
 
-func (s *Service) loadOne(ctx context.Context, a mysqlstore.Applied, now time.Time) {
+// loadBudget bounds the loading of one change.
+const loadBudget = 2 * time.Minute
+
+// loadOne applies a to Redis when Redis holds the sku. Otherwise a sku this
+// change created, read back unsold at the version the change wrote
+// (fresh), is loaded as read: it has no holdings and no version was ever
+// published for it. Anything else is rebuilt, which reads the row and
+// starts a new version epoch.
+func (s *Service) loadOne(ctx context.Context, a mysqlstore.Applied, fresh mysqlstore.ProductState, now time.Time) {
 	l, ok, err := s.redis.Apply(ctx, redisstock.Settings{
 		SKU: a.SKU, LiveID: a.LiveID, Total: a.Stock, Limit: a.Limit, Low: a.Low,
 		SaleStart: a.SaleStart, SaleEnd: a.SaleEnd, Version: a.Version,
@@ -323,23 +357,15 @@ func (s *Service) loadOne(ctx context.Context, a mysqlstore.Applied, now time.Ti
 		s.log.Error("product committed but not applied in Redis; run `origin reconcile`", slog.String("sku", a.SKU), slog.Any("error", err))
 	case ok:
 		s.publish.Publish(l)
-	case a.Created:
-		// A sku inserted by this change has no sales, no holdings and no
-		// version published before: its counters are known without a
-		// rebuild (which would read the row back and start a new version
-		// epoch, one database write per sku).
-		snap := redisstock.Snapshot{
-			SKU: a.SKU, LiveID: a.LiveID, Total: a.Stock, Version: a.Version, Limit: a.Limit, Low: a.Low,
-			SaleStart: a.SaleStart, SaleEnd: a.SaleEnd, UpdatedAt: now,
-		}
-		loaded, err := s.redis.Load(ctx, snap)
+	case a.Created && fresh.SKU == a.SKU && fresh.Version == a.Version:
+		loaded, err := s.redis.Load(ctx, inventory.Snapshot(fresh))
 		switch {
 		case err != nil:
 			s.log.Error("product committed but not loaded in Redis; it loads on first use", slog.String("sku", a.SKU), slog.Any("error", err))
 		case loaded:
 			s.publish.Publish(stock.Level{
-				SKU: a.SKU, LiveID: a.LiveID, Remaining: a.Stock, Version: a.Version,
-				Status: stock.StatusFor(a.Stock, a.Low), UpdatedAt: now,
+				SKU: a.SKU, LiveID: a.LiveID, Remaining: fresh.Stock, Version: fresh.Version,
+				Status: stock.StatusFor(fresh.Stock, fresh.Low), UpdatedAt: fresh.UpdatedAt,
 			})
 		}
 	default:

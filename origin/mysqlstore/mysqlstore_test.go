@@ -678,3 +678,38 @@ func TestCommitOrdersRaisesSoldOncePerSKU(t *testing.T) {
 		t.Errorf("sold of A = %d, want 4", counter)
 	}
 }
+
+// TestUpsertCreatedAndUnsoldStates: an upsert says which rows it created,
+// and UnsoldStates reads back only skus with nothing sold, with the
+// version and sale window the catalog loads into Redis.
+func TestUpsertCreatedAndUnsoldStates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t)
+	m, _ := merchant(t, s)
+	start := now.Add(-time.Hour) // on sale
+	if _, _, _, err := s.UpsertLive(ctx, mysqlstore.Live{ID: "LU", MerchantID: m, Title: "t", SaleStart: start}, now); err != nil {
+		t.Fatal(err)
+	}
+	applied := upsert(t, s, m, "LU", product("U1", 10, 2), product("U2", 5, 1))
+	if !applied[0].Created || !applied[1].Created {
+		t.Errorf("first upsert: %+v, want both created", applied)
+	}
+	if res := commit(t, s, order("b1", "k1", "U1", 1, 0)); res[0].Order.ID == "" {
+		t.Fatalf("the sale of U1 was refused: %+v", res[0])
+	}
+	applied = upsert(t, s, m, "LU", product("U1", 12, 2), product("U3", 7, 1))
+	if applied[0].Created || !applied[1].Created {
+		t.Errorf("second upsert: %+v, want U1 updated and U3 created", applied)
+	}
+	states, err := s.UnsoldStates(ctx, []string{"U1", "U2", "U3", "NOPE", "' OR '1'='1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 2 {
+		t.Fatalf("got %d states, want U2 and U3 (U1 has a sale, the others do not exist)", len(states))
+	}
+	if u3 := states["U3"]; u3.Stock != 7 || u3.Sold != 0 || u3.Version != applied[1].Version || !u3.SaleStart.Equal(start) || !u3.SaleEnd.IsZero() || u3.LiveID != "LU" {
+		t.Errorf("U3 = %+v, want stock 7, version %d, the live's window", u3, applied[1].Version)
+	}
+}

@@ -70,6 +70,45 @@ FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ?`, sku).Scan(
 	return ps, err
 }
 
+// UnsoldStates reads the skus that have sold nothing yet, several hundred
+// per query, without holdings (there are none). Skus that do not exist or
+// have sales are left out: the caller rebuilds those one by one.
+func (s *Store) UnsoldStates(ctx context.Context, skus []string) (map[string]ProductState, error) {
+	out := make(map[string]ProductState, len(skus))
+	err := s.guard.Do(func() error {
+		for lo := 0; lo < len(skus); lo += upsertChunk {
+			chunk := skus[lo:min(lo+upsertChunk, len(skus))]
+			args := make([]any, len(chunk))
+			for i, sku := range chunk {
+				args[i] = sku
+			}
+			rows, err := s.db.QueryContext(ctx, `SELECT p.sku, p.live_id, p.merchant_id, p.stock, p.sold, p.per_buyer_limit,
+  p.low_stock_threshold, p.version, p.updated_at, l.sale_starts_at, l.sale_ends_at
+FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sold = 0 AND p.sku IN (`+placeholders(len(chunk))+")", args...)
+			if err != nil {
+				return fmt.Errorf("mysqlstore: unsold product states: %w", err)
+			}
+			for rows.Next() {
+				var ps ProductState
+				var start, end sql.NullTime
+				if err := rows.Scan(&ps.SKU, &ps.LiveID, &ps.MerchantID, &ps.Stock, &ps.Sold, &ps.Limit, &ps.Low,
+					&ps.Version, &ps.UpdatedAt, &start, &end); err != nil {
+					rows.Close()
+					return fmt.Errorf("mysqlstore: unsold product states: %w", err)
+				}
+				ps.SaleStart, ps.SaleEnd = start.Time, end.Time
+				out[ps.SKU] = ps
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("mysqlstore: unsold product states: %w", err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // SaleWindow returns the sale window of a sku's live (zero times when
 // open-ended).
 func (s *Store) SaleWindow(ctx context.Context, sku string) (start, end time.Time, err error) {

@@ -120,7 +120,9 @@ func (c *Client) do(ctx context.Context, r request) (int, []byte, error) {
 			return 0, nil, err
 		case isAPI && !apiErr.retryable():
 			return 0, nil, err
-		case isAPI && !r.idempotent && apiErr.Status != http.StatusTooManyRequests && apiErr.Status != http.StatusServiceUnavailable:
+		case isAPI && !r.idempotent && apiErr.Status != http.StatusTooManyRequests:
+			// Only a 429 says for sure that nothing was done: a 503 may be
+			// the edge giving up on an origin that still commits.
 			return 0, nil, err
 		case !isAPI && !r.idempotent:
 			// The request may have been applied; only the caller can tell.

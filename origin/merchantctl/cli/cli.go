@@ -105,7 +105,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err := c.run(ctx, e, withPre(pre, rest[1:]))
 		return exitCode(e, c, err)
 	}
-	fmt.Fprintf(stderr, "merchantctl: unknown command %.40q\nRun `merchantctl --help` for the commands.\n", name)
+	fmt.Fprintf(stderr, "merchantctl: unknown command %s\nRun `merchantctl --help` for the commands.\n", shown(name))
 	return ExitUsage
 }
 
@@ -208,4 +208,14 @@ func parse(e Env, fs *flag.FlagSet, help string, args []string) ([]string, error
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// shown quotes what a user typed for an error message, briefly, and never
+// an API key: a key pasted in the wrong place must not land on the screen
+// or in a terminal log.
+func shown(s string) string {
+	if strings.Contains(s, "lck_") {
+		return "(an API key; not shown)"
+	}
+	return fmt.Sprintf("%.24q", s)
 }

@@ -49,7 +49,7 @@ func runReport(ctx context.Context, e Env, args []string) error {
 	}
 	switch {
 	case len(pos) > 0:
-		return usagef("unexpected argument %.40q", pos[0])
+		return usagef("unexpected argument %s", shown(pos[0]))
 	case *live == "":
 		return usagef("--live is required")
 	case !stock.ValidID(*live):
@@ -104,7 +104,7 @@ func runLives(ctx context.Context, e Env, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return usagef("unexpected argument %.40q", pos[0])
+		return usagef("unexpected argument %s", shown(pos[0]))
 	}
 	s, err := c.load(e.Getenv, true, e.Stderr)
 	if err != nil {

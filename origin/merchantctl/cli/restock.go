@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -44,7 +45,7 @@ func runRestock(ctx context.Context, e Env, args []string) error {
 	}
 	switch {
 	case len(pos) > 0:
-		return usagef("unexpected argument %.40q", pos[0])
+		return usagef("unexpected argument %s", shown(pos[0]))
 	case *sku == "":
 		return usagef("--sku is required")
 	case !stock.ValidID(*sku):
@@ -73,6 +74,11 @@ func runRestock(ctx context.Context, e Env, args []string) error {
 	}
 	client := adminclient.New(s.Origin, s.Key, s.Timeout)
 	a, err := client.AdjustStock(ctx, *sku, sign*n, *reason)
+	var apiErr *adminclient.Error
+	if err != nil && (!errors.As(err, &apiErr) || apiErr.Status >= 500) {
+		// No answer, or the edge's 503: the change may have been made.
+		return fmt.Errorf("%w\nthe adjustment may or may not have been applied: check `merchantctl report` before running it again", err)
+	}
 	if err != nil {
 		return err
 	}

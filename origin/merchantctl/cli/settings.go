@@ -198,7 +198,7 @@ func readConfig(path string, warn io.Writer) (map[string]setting, error) {
 		switch k {
 		case "origin", "key", "timeout":
 		default:
-			return nil, usagef("config %s:%d: unknown setting %.40q (the settings are origin, key, timeout)", path, n, k)
+			return nil, usagef("config %s:%d: unknown setting %s (the settings are origin, key, timeout)", path, n, shown(k))
 		}
 		if _, dup := out[k]; dup {
 			return nil, usagef("config %s:%d: %s is set twice", path, n, k)
@@ -207,6 +207,11 @@ func readConfig(path string, warn io.Writer) (map[string]setting, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, usagef("config %s: %v", path, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		// Whoever can write it can point origin at a server of theirs and
+		// collect the key with the next command.
+		return nil, usagef("config %s can be changed by other users (mode %04o); run: chmod go-w %s", path, perm, path)
 	}
 	if _, hasKey := out["key"]; hasKey {
 		perm := fi.Mode().Perm()

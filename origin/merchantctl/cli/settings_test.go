@@ -84,6 +84,7 @@ func TestBadSettingsExit2(t *testing.T) {
 	groupReadable := writeConfig(t, "key = secret-key-123\norigin = ftp://x\n", 0o640)
 	unknown := writeConfig(t, "origin = http://x\ncolour = red\n", 0o600)
 	noKeyReadable := writeConfig(t, "origin = gopher://x\n", 0o644)
+	groupWritable := writeConfig(t, "origin = http://127.0.0.1:9\n", 0o664)
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
@@ -106,6 +107,7 @@ func TestBadSettingsExit2(t *testing.T) {
 		{"missing config", nil, []string{"--config", "/does/not/exist"}, "config file: open /does/not/exist"},
 		{"world-readable config with key", map[string]string{"MERCHANTCTL_CONFIG": worldReadable}, nil, "holds an API key but anyone on this machine can read it (mode 0644); run: chmod 600"},
 		{"unknown config setting", nil, []string{"--config", unknown}, `:2: unknown setting "colour"`},
+		{"config others can change", nil, []string{"--config", groupWritable}, "can be changed by other users (mode 0664)"},
 		{"bad origin in config", nil, []string{"--config", noKeyReadable}, "origin in " + noKeyReadable + ":1: scheme must be http or https"},
 		{"group-readable config warns", nil, []string{"--config", groupReadable}, "its group can read it"},
 	} {

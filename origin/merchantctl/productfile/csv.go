@@ -139,6 +139,10 @@ func readCSV(r io.Reader) ([]Row, []Problem, error) {
 			}
 		}
 		rows = append(rows, row)
+		if len(problems) >= MaxProblems {
+			// A hostile file could otherwise hold millions of them.
+			return nil, append(problems, Problem{Line: line, Reason: fmt.Sprintf("more than %d problems; stopped reading here", MaxProblems)}), nil
+		}
 	}
 	if records == 0 {
 		return nil, append(problems, Problem{Line: headerLine + 1, Reason: "no product rows after the header"}), nil

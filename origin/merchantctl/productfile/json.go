@@ -25,7 +25,20 @@ func readJSON(r io.Reader) ([]Row, []Problem, error) {
 	if problems := invalidUTF8Lines(data); len(problems) > 0 {
 		return nil, problems, nil
 	}
-	lineAt := func(off int64) int { return 1 + bytes.Count(data[:off], []byte("\n")) }
+	// Offsets only move forward while the array is read, so lines are
+	// counted from the last offset asked about: linear, not quadratic, in
+	// the size of the file.
+	var seenOff int64
+	seenLine := 1
+	lineAt := func(off int64) int {
+		off = max(0, min(off, int64(len(data))))
+		if off < seenOff {
+			return 1 + bytes.Count(data[:off], []byte("\n"))
+		}
+		seenLine += bytes.Count(data[seenOff:off], []byte("\n"))
+		seenOff = off
+		return seenLine
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
 		return nil, []Problem{{Line: lineAt(dec.InputOffset()), Reason: "expected a JSON array of products"}}, nil

@@ -58,6 +58,10 @@ type Row struct {
 	Product catalog.ProductInput
 }
 
+// MaxProblems is how many problems a file is reported with at most; past
+// that, reading stops (a hostile file must not fill memory or the screen).
+const MaxProblems = 1000
+
 // Problem is one reason a file is refused. Field is a product field, a
 // column name, or empty for the file or line as a whole.
 type Problem struct {
@@ -103,16 +107,26 @@ func Read(r io.Reader, f Format) ([]Row, []Problem, error) {
 		return nil, nil, fmt.Errorf("productfile: unknown format %q", f)
 	}
 	var tooLong *limitError
-	if errors.As(err, &tooLong) {
+	stopped := errors.As(err, &tooLong)
+	if stopped {
 		problems = append(problems, Problem{Line: tooLong.line, Reason: tooLong.reason})
 		err = nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	problems = merge(problems, rows)
+	// A file that hit a limit is refused as a whole: the rows read before
+	// it are not worth checking one by one.
+	if !stopped && len(problems) < MaxProblems {
+		problems = merge(problems, rows)
+	}
 	if len(problems) > 0 {
 		sortProblems(problems)
+		if len(problems) > MaxProblems {
+			n := len(problems) - MaxProblems
+			problems = append(problems[:MaxProblems], Problem{Line: problems[MaxProblems].Line,
+				Reason: fmt.Sprintf("and %d more problems from here on; fix these first", n)})
+		}
 		return nil, problems, nil
 	}
 	return rows, nil, nil

@@ -2,6 +2,7 @@ package productfile_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -185,4 +186,46 @@ func FuzzReadCSV(f *testing.F) {
 			t.Fatalf("accepted rows the origin refuses: %v", errs)
 		}
 	})
+}
+
+// TestHostileFileReportsBoundedProblems: a file of nothing but bad cells
+// stops at MaxProblems instead of holding a problem per cell in memory.
+func TestHostileFileReportsBoundedProblems(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("sku,name,price,currency,stock,per_buyer_limit,low_stock_threshold\n")
+	for range 200_000 {
+		b.WriteString("=,=,x,=,x,x,x\n")
+	}
+	rows, problems, err := productfile.Read(strings.NewReader(b.String()), productfile.CSV)
+	if err != nil || rows != nil {
+		t.Fatalf("got %d rows, %v", len(rows), err)
+	}
+	if len(problems) > productfile.MaxProblems+1 || len(problems) < productfile.MaxProblems {
+		t.Errorf("got %d problems, want %d and a last line saying reading stopped", len(problems), productfile.MaxProblems)
+	}
+	if last := problems[len(problems)-1]; !strings.Contains(last.Reason, "more than") && !strings.Contains(last.Reason, "more problems") {
+		t.Errorf("last problem %+v, want one saying the rest were not read", last)
+	}
+}
+
+// TestLargeJSONFileReadsInLinearTime guards against counting lines from the
+// start of the file for every product.
+func TestLargeJSONFileReadsInLinearTime(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[\n")
+	const n = 100_000
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, `{"sku":"J%d","name":"N","price":100,"currency":"JPY","stock":1,"per_buyer_limit":1,"low_stock_threshold":0}`, i)
+	}
+	b.WriteString("\n]\n")
+	rows, problems, err := productfile.Read(strings.NewReader(b.String()), productfile.JSON)
+	if err != nil || len(problems) > 0 || len(rows) != n {
+		t.Fatalf("got %d rows, %d problems (%v), %v", len(rows), len(problems), problems[:min(3, len(problems))], err)
+	}
+	if rows[n-1].Line != n+1 {
+		t.Errorf("last product on line %d, want %d", rows[n-1].Line, n+1)
+	}
 }
