@@ -36,16 +36,28 @@ func (s *Set) lookup(env string) (string, bool) {
 
 func usage(u, env string) string { return fmt.Sprintf("%s (env %s)", u, env) }
 
+// showDefault makes -h print the built-in default rather than the value
+// the environment gave: that value may be a secret (a DSN's password, the
+// JWT secret) and help output ends up in terminals, logs and bug reports.
+func (s *Set) showDefault(name, def string) {
+	if f := s.fs.Lookup(name); f != nil {
+		f.DefValue = def
+	}
+}
+
 // String binds a string setting.
 func (s *Set) String(p *string, name, env, def, u string) {
+	shown := def
 	if v, ok := s.lookup(env); ok {
 		def = v
 	}
 	s.fs.StringVar(p, name, def, usage(u, env))
+	s.showDefault(name, shown)
 }
 
 // Int binds an integer setting.
 func (s *Set) Int(p *int, name, env string, def int, u string) {
+	defer s.showDefault(name, strconv.Itoa(def))
 	if v, ok := s.lookup(env); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -59,6 +71,7 @@ func (s *Set) Int(p *int, name, env string, def int, u string) {
 
 // Float binds a floating-point setting.
 func (s *Set) Float(p *float64, name, env string, def float64, u string) {
+	defer s.showDefault(name, strconv.FormatFloat(def, 'g', -1, 64))
 	if v, ok := s.lookup(env); ok {
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil {
@@ -72,6 +85,7 @@ func (s *Set) Float(p *float64, name, env string, def float64, u string) {
 
 // Duration binds a duration setting ("250ms", "2s").
 func (s *Set) Duration(p *time.Duration, name, env string, def time.Duration, u string) {
+	defer s.showDefault(name, def.String())
 	if v, ok := s.lookup(env); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -93,6 +107,7 @@ func (s *Set) Parse(args []string) error {
 
 // Bool binds a boolean setting ("true", "false", "1", "0").
 func (s *Set) Bool(p *bool, name, env string, def bool, u string) {
+	defer s.showDefault(name, strconv.FormatBool(def))
 	if v, ok := s.lookup(env); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

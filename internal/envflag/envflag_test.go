@@ -152,3 +152,39 @@ func TestUsageNamesVariable(t *testing.T) {
 		t.Errorf("usage of -count = %q, want it to name TEST_COUNT", got)
 	}
 }
+
+// TestHelpShowsDefaultsNotTheEnvironment: -h must not print a value the
+// environment set, which may be a password or a secret.
+func TestHelpShowsDefaultsNotTheEnvironment(t *testing.T) {
+	env := map[string]string{"DSN": "app:hunter2@tcp(db:3306)/x", "SECRET": "s3cr3t-value", "N": "7", "D": "3s", "B": "true", "F": "2.5"}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var out strings.Builder
+	fs.SetOutput(&out)
+	s := envflag.New(fs, func(k string) string { return env[k] })
+	var dsn, secret string
+	var n int
+	var d time.Duration
+	var b bool
+	var f float64
+	s.String(&dsn, "dsn", "DSN", "root@tcp(127.0.0.1:3306)/db", "database")
+	s.String(&secret, "secret", "SECRET", "", "a secret")
+	s.Int(&n, "n", "N", 1, "n")
+	s.Duration(&d, "d", "D", time.Second, "d")
+	s.Bool(&b, "b", "B", false, "b")
+	s.Float(&f, "f", "F", 1.5, "f")
+	if err := s.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if dsn != env["DSN"] || secret != env["SECRET"] || n != 7 || d != 3*time.Second || !b || f != 2.5 {
+		t.Fatalf("values from the environment not taken: %q %q %d %v %v %v", dsn, secret, n, d, b, f)
+	}
+	fs.PrintDefaults()
+	for _, leak := range []string{"hunter2", "s3cr3t-value", "default 7", "3s", "2.5"} {
+		if strings.Contains(out.String(), leak) {
+			t.Errorf("help shows %q from the environment:\n%s", leak, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "root@tcp(127.0.0.1:3306)/db") {
+		t.Errorf("help lacks the built-in default:\n%s", out.String())
+	}
+}
