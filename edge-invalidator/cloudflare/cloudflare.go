@@ -16,14 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	cf "github.com/cloudflare/cloudflare-go"
 	"golang.org/x/time/rate"
 
+	"livecommerce/internal/baseurl"
 	"livecommerce/internal/cfapi"
 	"livecommerce/internal/stock"
 )
@@ -105,13 +104,8 @@ func New(c Config) (*Client, error) {
 	if c.APIURL == "" {
 		c.APIURL = DefaultAPIURL
 	}
-	// cfapi.CheckURL quotes a bad URL; these two it must not see: a
-	// password would be logged, a huge value would flood the log.
-	var base string
-	var err error
-	if u, perr := url.Parse(c.APIURL); len(c.APIURL) > 2048 || (perr == nil && u.User != nil) {
-		errs = append(errs, fmt.Errorf("%w: CLOUDFLARE_API_URL is longer than 2048 bytes or carries a user or password", ErrInvalidConfig))
-	} else if base, err = cfapi.CheckURL(c.APIURL); err != nil {
+	base, err := cfapi.CheckURL(c.APIURL)
+	if err != nil {
 		errs = append(errs, fmt.Errorf("%w: CLOUDFLARE_API_URL %w", ErrInvalidConfig, err))
 	}
 	switch c.PurgeBy {
@@ -164,33 +158,11 @@ func New(c Config) (*Client, error) {
 // returns it without the slash. The error never repeats the value: it may
 // carry a password.
 func CheckSiteURL(raw string) (string, error) {
-	bad := func(why string) (string, error) {
-		return "", fmt.Errorf("%w: CLOUDFLARE_SITE_URL %s (want https://host[:port])", ErrInvalidConfig, why)
+	site, err := baseurl.Check(raw, false)
+	if err != nil {
+		return "", fmt.Errorf("%w: CLOUDFLARE_SITE_URL %w (want https://host[:port]; the stock reads live at /v1/...)", ErrInvalidConfig, err)
 	}
-	if len(raw) > 2048 {
-		return bad("is longer than 2048 bytes")
-	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return bad("is not a URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return bad("must start with http:// or https://")
-	case u.User != nil:
-		return bad("must not carry a user or password")
-	case u.Host == "" || u.Hostname() == "":
-		return bad("has no host")
-	case strings.ContainsAny(raw, "?#"):
-		return bad("must not have a query or fragment")
-	case u.Path != "" && u.Path != "/":
-		return bad("must not have a path: the stock reads live at /v1/...")
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return bad("has a port outside 1-65535")
-		}
-	}
-	return u.Scheme + "://" + u.Host, nil
+	return site, nil
 }
 
 // MaxTags is the most tags one call may carry in this client's mode: each
@@ -229,17 +201,14 @@ func (c *Client) request(tags []string) (cf.PurgeCacheRequest, error) {
 // key ignores the query string, so purging the bare URL covers every
 // cached variant. Ids are [A-Za-z0-9_-]: nothing to escape.
 func tagPath(tag string) (string, bool) {
-	kind, id, _ := strings.Cut(tag, "-")
-	if !stock.ValidID(id) {
+	sku, live, ok := stock.ParseTag(tag)
+	switch {
+	case !ok:
 		return "", false
+	case sku != "":
+		return "/v1/products/" + sku + "/stock", true
 	}
-	switch kind {
-	case "sku":
-		return "/v1/products/" + id + "/stock", true
-	case "live":
-		return "/v1/lives/" + id + "/stock", true
-	}
-	return "", false
+	return "/v1/lives/" + live + "/stock", true
 }
 
 // Purge asks Cloudflare to drop every cached response carrying one of tags

@@ -9,7 +9,7 @@ import (
 
 	cf "github.com/cloudflare/cloudflare-go"
 
-	"livecommerce/edge-invalidator/retryafter"
+	"livecommerce/internal/retryafter"
 )
 
 // answer is what the transport saw of a call's response, for the parts

@@ -131,7 +131,7 @@ func (c *consumer) handle(msg jetstream.Msg) {
 		return
 	}
 	c.m.Events.WithLabelValues("transition").Inc()
-	tags := []string{"sku-" + ev.SKU, "live-" + ev.LiveID}
+	tags := []string{stock.SKUTag(ev.SKU), stock.LiveTag(ev.LiveID)}
 	c.m.Requested.Add(float64(len(tags)))
 	c.q.Add(md.Sequence.Stream, msg, tags, ev.UpdatedAt, time.Now())
 }

@@ -19,13 +19,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"livecommerce/edge-invalidator/retryafter"
+	"livecommerce/internal/baseurl"
+	"livecommerce/internal/retryafter"
+	"livecommerce/internal/stock"
 )
 
 // MaxTags is the most tags one call carries: the VCL's contract, and it
@@ -111,33 +111,11 @@ func New(c Config) (*Client, error) {
 // checkURL accepts http(s)://host[:port] with at most a "/" path, and
 // returns the URL a purge is sent to.
 func checkURL(raw string) (string, error) {
-	if raw == "" {
-		return "", errors.New("is empty")
+	u, err := baseurl.Check(raw, false)
+	if err != nil {
+		return "", err
 	}
-	if len(raw) > 2048 {
-		return "", errors.New("is longer than 2048 bytes")
-	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return "", errors.New("is not a URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", errors.New("must start with http:// or https://")
-	case u.User != nil:
-		return "", errors.New("must not carry a user or password")
-	case u.Host == "" || u.Hostname() == "":
-		return "", errors.New("has no host")
-	case strings.ContainsAny(raw, "?#"): // an empty query or fragment parses to nothing
-		return "", errors.New("must not have a query or fragment")
-	case u.Path != "" && u.Path != "/":
-		return "", errors.New("must not have a path: the purge goes to /")
-	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return "", errors.New("has a port outside 1-65535")
-		}
-	}
-	return u.Scheme + "://" + u.Host + "/", nil
+	return u + "/", nil
 }
 
 // Purge asks every edge, concurrently, to drop the objects carrying one of
@@ -171,17 +149,16 @@ func (c *Client) Purge(ctx context.Context, tags []string) error {
 	return e
 }
 
-// checkTags refuses what would break the space-separated header: the purge
-// pipeline only builds tags from validated ids, so this is a guard against
-// a bug, not input handling.
+// checkTags refuses what would break the space-separated header or the
+// edge's xkey rule: the purge pipeline only builds tags from validated ids,
+// so this is a guard against a bug, not input handling.
 func checkTags(tags []string) error {
 	if len(tags) > MaxTags {
 		return fmt.Errorf("%w: %d tags, at most %d per call", ErrInvalidTags, len(tags), MaxTags)
 	}
 	for _, t := range tags {
-		// The edge's VCL takes tags of up to 70 (live- and a 64-character id).
-		if len(t) == 0 || len(t) > 70 || strings.Trim(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
-			return fmt.Errorf("%w: %q is not 1 to 70 letters, digits, '_' or '-'", ErrInvalidTags, truncate(t, 80))
+		if _, _, ok := stock.ParseTag(t); !ok {
+			return fmt.Errorf("%w: %q is not sku-{id} or live-{id}", ErrInvalidTags, truncate(t, 80))
 		}
 	}
 	return nil

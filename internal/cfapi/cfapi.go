@@ -7,8 +7,9 @@ package cfapi
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
+
+	"livecommerce/internal/baseurl"
 )
 
 // DefaultURL is Cloudflare's API.
@@ -40,13 +41,7 @@ func CheckToken(token string) error {
 	return nil
 }
 
-// CheckURL accepts an absolute http(s) URL without credentials, query or
-// fragment, and returns it without a trailing slash.
-func CheckURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
-		u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return "", fmt.Errorf("%q is not an http(s) URL without credentials, query or fragment", raw)
-	}
-	return strings.TrimRight(raw, "/"), nil
-}
+// CheckURL accepts the API's base URL: http(s), a path allowed, no
+// credentials, query or fragment (see baseurl.Check; the error does not
+// repeat the value). It returns the URL without a trailing slash.
+func CheckURL(raw string) (string, error) { return baseurl.Check(raw, true) }

@@ -6,6 +6,7 @@ package stock
 import (
 	"errors"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -14,6 +15,32 @@ import (
 // purges, so that the edge's refetch cannot get an answer from before the
 // change.
 const MaxOriginCache = 250 * time.Millisecond
+
+// Cache tags name what a cached stock answer shows, so the edge can purge
+// it: sku-{sku} on a sku's answer and on its live's listing, live-{live_id}
+// on both too. The origin sets them, the edge invalidator purges them.
+const (
+	skuTagPrefix  = "sku-"
+	liveTagPrefix = "live-"
+)
+
+// SKUTag is the cache tag of a sku's answers.
+func SKUTag(sku string) string { return skuTagPrefix + sku }
+
+// LiveTag is the cache tag of a live's answers.
+func LiveTag(liveID string) string { return liveTagPrefix + liveID }
+
+// ParseTag splits a cache tag into its sku or live id; ok is false for
+// anything SKUTag and LiveTag cannot have made from a valid id.
+func ParseTag(tag string) (sku, liveID string, ok bool) {
+	if id, found := strings.CutPrefix(tag, skuTagPrefix); found && ValidID(id) {
+		return id, "", true
+	}
+	if id, found := strings.CutPrefix(tag, liveTagPrefix); found && ValidID(id) {
+		return "", id, true
+	}
+	return "", "", false
+}
 
 // Status is the coarse state shown to viewers. It changes far less often than
 // the count, which is why the edge is purged on status changes only.

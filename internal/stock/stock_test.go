@@ -77,3 +77,29 @@ func TestSubjects(t *testing.T) {
 		t.Errorf("LiveSubject(L1) = %q, want %q", got, want)
 	}
 }
+
+func TestCacheTags(t *testing.T) {
+	if got := stock.SKUTag("A1"); got != "sku-A1" {
+		t.Errorf("stock.SKUTag(A1) = %q", got)
+	}
+	if got := stock.LiveTag("L1"); got != "live-L1" {
+		t.Errorf("stock.LiveTag(L1) = %q", got)
+	}
+	for _, tt := range []struct{ tag, sku, live string }{
+		{"sku-A1", "A1", ""},
+		{"live-L_1-x", "", "L_1-x"},
+		{"sku-" + strings.Repeat("a", 64), strings.Repeat("a", 64), ""},
+		{"sku-", "", ""},
+		{"sku-" + strings.Repeat("a", 65), "", ""},
+		{"live-a b", "", ""},
+		{"live-a\nb", "", ""},
+		{"SKU-A1", "", ""},
+		{"order-1", "", ""},
+		{"", "", ""},
+	} {
+		sku, live, ok := stock.ParseTag(tt.tag)
+		if sku != tt.sku || live != tt.live || ok != (tt.sku != "" || tt.live != "") {
+			t.Errorf("ParseTag(%q) = %q, %q, %v; want %q, %q", tt.tag, sku, live, ok, tt.sku, tt.live)
+		}
+	}
+}

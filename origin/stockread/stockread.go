@@ -65,12 +65,12 @@ func (c *Cache) SKU(ctx context.Context, sku string) (*Answer, error) {
 	return c.get(ctx, "s:"+sku, func(ctx context.Context) (*Answer, error) {
 		l, err := c.src.Level(ctx, sku)
 		if errors.Is(err, stock.ErrNotFound) {
-			return &Answer{NotFound: true, Tags: []string{"sku-" + sku}}, nil
+			return &Answer{NotFound: true, Tags: []string{stock.SKUTag(sku)}}, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		return build(l, "sku-"+sku, "live-"+l.LiveID)
+		return build(l, stock.SKUTag(sku), stock.LiveTag(l.LiveID))
 	})
 }
 
@@ -79,7 +79,7 @@ func (c *Cache) Live(ctx context.Context, liveID string) (*Answer, error) {
 	return c.get(ctx, "l:"+liveID, func(ctx context.Context) (*Answer, error) {
 		levels, err := c.src.LiveLevels(ctx, liveID)
 		if errors.Is(err, stock.ErrNotFound) {
-			return &Answer{NotFound: true, Tags: []string{"live-" + liveID}}, nil
+			return &Answer{NotFound: true, Tags: []string{stock.LiveTag(liveID)}}, nil
 		}
 		if err != nil {
 			return nil, err
@@ -90,7 +90,7 @@ func (c *Cache) Live(ctx context.Context, liveID string) (*Answer, error) {
 		return build(struct {
 			LiveID   string        `json:"live_id"`
 			Products []stock.Level `json:"products"`
-		}{liveID, levels}, "live-"+liveID)
+		}{liveID, levels}, stock.LiveTag(liveID))
 	})
 }
 

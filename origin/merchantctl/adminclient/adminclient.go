@@ -1,7 +1,8 @@
 // Package adminclient is the HTTP client of the origin's admin API
 // (/admin/v1). Idempotent requests (every PUT and GET) are retried on
 // timeouts, 5xx and 429 with backoff, honouring Retry-After; a POST is
-// retried only on answers the contract says changed nothing (429, 503).
+// retried only on a 429, the one answer that says nothing was done (a 503
+// may be the edge giving up on an origin that still commits).
 // The API key is sent in the Authorization header and appears in no
 // error or message.
 package adminclient
@@ -16,10 +17,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
+	"livecommerce/internal/retryafter"
 	"livecommerce/origin/catalog"
 )
 
@@ -70,7 +71,7 @@ type Error struct {
 	Code       string
 	Message    string
 	Details    []RowError
-	RetryAfter time.Duration
+	RetryAfter time.Duration // 0 when the server named none: back off as usual
 }
 
 func (e *Error) Error() string {
@@ -132,7 +133,7 @@ func (c *Client) do(ctx context.Context, r request) (int, []byte, error) {
 			return 0, nil, fmt.Errorf("%w (%d attempts): %w", ErrGaveUp, attempt, last)
 		}
 		wait := c.backoff(attempt)
-		if isAPI && apiErr.RetryAfter >= 0 && apiErr.RetryAfter != noRetryAfter {
+		if isAPI && apiErr.RetryAfter > 0 {
 			wait = min(apiErr.RetryAfter, c.MaxRetryAfter)
 		}
 		if c.OnRetry != nil {
@@ -156,8 +157,6 @@ func (c *Client) backoff(attempt int) time.Duration {
 	// Full jitter in the upper half keeps many clients from retrying in step.
 	return d/2 + rand.N(d/2+1)
 }
-
-const noRetryAfter = time.Duration(-1)
 
 func (c *Client) once(ctx context.Context, r request) (int, []byte, error) {
 	var body io.Reader
@@ -206,7 +205,7 @@ func scrub(err error) error {
 }
 
 func decodeError(res *http.Response, b []byte) *Error {
-	e := &Error{Status: res.StatusCode, RetryAfter: retryAfter(res.Header.Get("Retry-After"))}
+	e := &Error{Status: res.StatusCode, RetryAfter: retryafter.Parse(res.Header.Get("Retry-After"), time.Now())}
 	var body struct {
 		Error struct {
 			Code    string     `json:"code"`
@@ -219,21 +218,6 @@ func decodeError(res *http.Response, b []byte) *Error {
 	}
 	return e
 }
-
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return noRetryAfter
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return noRetryAfter
-}
-
-func pathEscape(id string) string { return url.PathEscape(id) }
 
 // LiveInput is the body of PUT /admin/v1/lives/{live_id}.
 type LiveInput struct {
@@ -248,7 +232,7 @@ func (c *Client) PutLive(ctx context.Context, live string, in LiveInput) (create
 	if err != nil {
 		return false, err
 	}
-	status, _, err := c.do(ctx, request{method: http.MethodPut, path: "/admin/v1/lives/" + pathEscape(live), body: body, idempotent: true})
+	status, _, err := c.do(ctx, request{method: http.MethodPut, path: "/admin/v1/lives/" + url.PathEscape(live), body: body, idempotent: true})
 	return status == http.StatusCreated, err
 }
 
@@ -262,7 +246,7 @@ type Applied struct {
 // PutProducts upserts rows into a live, all-or-nothing. The upsert is
 // idempotent, so it is retried like a GET.
 func (c *Client) PutProducts(ctx context.Context, live string, body []byte) ([]Applied, error) {
-	_, b, err := c.do(ctx, request{method: http.MethodPut, path: "/admin/v1/lives/" + pathEscape(live) + "/products", body: body, idempotent: true})
+	_, b, err := c.do(ctx, request{method: http.MethodPut, path: "/admin/v1/lives/" + url.PathEscape(live) + "/products", body: body, idempotent: true})
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +278,7 @@ func (c *Client) AdjustStock(ctx context.Context, sku string, delta int64, reaso
 	if err != nil {
 		return Adjustment{}, err
 	}
-	_, b, err := c.do(ctx, request{method: http.MethodPost, path: "/admin/v1/products/" + pathEscape(sku) + "/stock-adjustments", body: body})
+	_, b, err := c.do(ctx, request{method: http.MethodPost, path: "/admin/v1/products/" + url.PathEscape(sku) + "/stock-adjustments", body: body})
 	if err != nil {
 		return Adjustment{}, err
 	}
@@ -326,7 +310,7 @@ type Report struct {
 
 // Report fetches a live's sales report and the raw JSON it came in.
 func (c *Client) Report(ctx context.Context, live string) (Report, []byte, error) {
-	_, b, err := c.do(ctx, request{method: http.MethodGet, path: "/admin/v1/lives/" + pathEscape(live) + "/report", idempotent: true})
+	_, b, err := c.do(ctx, request{method: http.MethodGet, path: "/admin/v1/lives/" + url.PathEscape(live) + "/report", idempotent: true})
 	if err != nil {
 		return Report{}, nil, err
 	}

@@ -2,13 +2,15 @@ package cli
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"livecommerce/internal/baseurl"
 )
 
 // Settings say which origin to talk to, as whom, and how long to wait.
@@ -111,30 +113,14 @@ func (c *common) load(getenv func(string) string, needKey bool, warn io.Writer) 
 }
 
 func checkOrigin(o setting) (string, error) {
-	bad := func(why string) error { return usagef("%s: %s", o.source, why) }
-	if strings.ContainsFunc(o.value, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
-		return "", bad("must be a URL without spaces or control characters")
+	u, err := baseurl.Check(o.value, true)
+	if errors.Is(err, baseurl.ErrUserinfo) {
+		return "", usagef("%s: %v; pass the API key with MERCHANT_API_KEY", o.source, err)
 	}
-	u, err := url.Parse(o.value)
-	switch {
-	case err != nil:
-		return "", bad("not a URL, e.g. http://127.0.0.1:8000")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", bad(fmt.Sprintf("scheme must be http or https, not %q", u.Scheme))
-	case u.User != nil:
-		return "", bad("must not hold a user name or password; pass the API key with MERCHANT_API_KEY")
-	case u.Host == "" || u.Hostname() == "":
-		return "", bad("has no host, e.g. http://127.0.0.1:8000")
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return "", bad("must not have a query or fragment")
+	if err != nil {
+		return "", usagef("%s: %v", o.source, err)
 	}
-	if p := u.Port(); p != "" {
-		var n int
-		if _, err := fmt.Sscanf(p, "%d", &n); err != nil || n < 1 || n > 65535 {
-			return "", bad("port must be 1 to 65535")
-		}
-	}
-	return strings.TrimRight(u.String(), "/"), nil
+	return u, nil
 }
 
 func checkTimeout(t setting) (time.Duration, error) {

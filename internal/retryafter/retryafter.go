@@ -1,5 +1,6 @@
-// Package retryafter reads the Retry-After header of a throttled answer,
-// for the purge backends that report it to the sender.
+// Package retryafter reads the Retry-After header of a throttled or
+// unavailable answer: the edge invalidator's purge backends and the
+// merchant CLI both wait as long as the server asks, within a cap.
 package retryafter
 
 import (

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"livecommerce/edge-invalidator/retryafter"
+	"livecommerce/internal/retryafter"
 )
 
 func TestParse(t *testing.T) {
