@@ -80,8 +80,8 @@ func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if c.CacheSize != "" && !localedge.ValidCacheSize(c.CacheSize) {
 		errs = append(errs, fmt.Errorf("EDGE_CACHE_SIZE/--cache-size: %.20q is not a number with k, m or g, e.g. 256m", c.CacheSize))
 	}
-	if probe < 50*time.Millisecond || probe > time.Minute {
-		errs = append(errs, fmt.Errorf("EDGE_PROBE_INTERVAL/--probe-interval: %v is not in [50ms, 1m]", probe))
+	if !localedge.ValidProbeInterval(probe) {
+		errs = append(errs, fmt.Errorf("EDGE_PROBE_INTERVAL/--probe-interval: %v is not in [%v, %v]", probe, localedge.MinProbeInterval, localedge.MaxProbeInterval))
 	}
 	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintln(stderr, "cdn-config edge:", err)

@@ -89,6 +89,16 @@ func CheckAddr(addr string, listen bool) error {
 
 var sizePattern = regexp.MustCompile(`^[1-9][0-9]{0,5}[kmg]$`)
 
+// The probe interval's bounds: faster floods the backends' /readyz,
+// slower leaves a dead origin in rotation for minutes.
+const (
+	MinProbeInterval = 50 * time.Millisecond
+	MaxProbeInterval = time.Minute
+)
+
+// ValidProbeInterval reports whether d is within the bounds.
+func ValidProbeInterval(d time.Duration) bool { return d >= MinProbeInterval && d <= MaxProbeInterval }
+
 // ValidCacheSize reports whether s is a cache size varnishd takes, e.g. 256m.
 func ValidCacheSize(s string) bool { return sizePattern.MatchString(s) }
 
@@ -115,8 +125,8 @@ func (c *Config) check() error {
 	if c.CacheSize != "" && !sizePattern.MatchString(c.CacheSize) {
 		errs = append(errs, fmt.Errorf("cache size %q: want a number with k, m or g, e.g. 256m", c.CacheSize))
 	}
-	if c.ProbeInterval != 0 && (c.ProbeInterval < 50*time.Millisecond || c.ProbeInterval > time.Minute) {
-		errs = append(errs, fmt.Errorf("probe interval %v: want 50ms to 1m", c.ProbeInterval))
+	if c.ProbeInterval != 0 && !ValidProbeInterval(c.ProbeInterval) {
+		errs = append(errs, fmt.Errorf("probe interval %v: want %v to %v", c.ProbeInterval, MinProbeInterval, MaxProbeInterval))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

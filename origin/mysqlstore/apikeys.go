@@ -118,9 +118,8 @@ func (s *Store) RotateAPIKey(ctx context.Context, merchantID string, revokeOther
 	r := Rotation{Key: k.Plain, KeyID: k.ID}
 	switch {
 	case revokeOthers && len(active) > 0:
-		if _, err := tx.ExecContext(ctx, "UPDATE merchant_api_keys SET revoked_at = ? WHERE merchant_id = ? AND revoked_at IS NULL",
-			now, merchantID); err != nil {
-			return Rotation{}, fmt.Errorf("mysqlstore: revoke api keys of %s: %w", merchantID, err)
+		if err := revokeActive(ctx, tx, merchantID, now); err != nil {
+			return Rotation{}, err
 		}
 		r.Revoked = active
 	case !revokeOthers && len(active) >= MaxActiveKeys:
@@ -128,9 +127,8 @@ func (s *Store) RotateAPIKey(ctx context.Context, merchantID string, revokeOther
 	case !revokeOthers:
 		r.Active = active
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO merchant_api_keys (id, merchant_id, secret_hash, created_at) VALUES (?, ?, ?, ?)",
-		k.ID, merchantID, k.Hash[:], now); err != nil {
-		return Rotation{}, fmt.Errorf("mysqlstore: create api key: %w", err)
+	if err := insertKey(ctx, tx, k, merchantID, now); err != nil {
+		return Rotation{}, err
 	}
 	if err := tx.Commit(); err != nil {
 		return Rotation{}, fmt.Errorf("mysqlstore: rotate api key: %w", err)
@@ -207,14 +205,32 @@ func (s *Store) RevokeMerchantKeys(ctx context.Context, merchantID string, now t
 	if err != nil {
 		return Revocation{}, err
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE merchant_api_keys SET revoked_at = ? WHERE merchant_id = ? AND revoked_at IS NULL",
-		now, merchantID); err != nil {
-		return Revocation{}, fmt.Errorf("mysqlstore: revoke api keys of %s: %w", merchantID, err)
+	if err := revokeActive(ctx, tx, merchantID, now); err != nil {
+		return Revocation{}, err
 	}
 	if err := tx.Commit(); err != nil {
 		return Revocation{}, fmt.Errorf("mysqlstore: revoke api keys of %s: %w", merchantID, err)
 	}
 	return Revocation{MerchantID: merchantID, Revoked: active}, nil
+}
+
+// insertKey stores a new key of a merchant: its id and the hash of its
+// secret, never the secret.
+func insertKey(ctx context.Context, tx *sql.Tx, k apikey.Key, merchantID string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO merchant_api_keys (id, merchant_id, secret_hash, created_at) VALUES (?, ?, ?, ?)",
+		k.ID, merchantID, k.Hash[:], now); err != nil {
+		return fmt.Errorf("mysqlstore: create api key: %w", err)
+	}
+	return nil
+}
+
+// revokeActive revokes every active key of a merchant.
+func revokeActive(ctx context.Context, tx *sql.Tx, merchantID string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, "UPDATE merchant_api_keys SET revoked_at = ? WHERE merchant_id = ? AND revoked_at IS NULL",
+		now, merchantID); err != nil {
+		return fmt.Errorf("mysqlstore: revoke api keys of %s: %w", merchantID, err)
+	}
+	return nil
 }
 
 func lockMerchant(ctx context.Context, tx *sql.Tx, merchantID string) error {

@@ -36,9 +36,8 @@ func (s *Store) CreateMerchant(ctx context.Context, name string, now time.Time) 
 	if _, err := tx.ExecContext(ctx, "INSERT INTO merchants (id, name, created_at) VALUES (?, ?, ?)", id, name, now); err != nil {
 		return "", "", fmt.Errorf("mysqlstore: create merchant: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO merchant_api_keys (id, merchant_id, secret_hash, created_at) VALUES (?, ?, ?, ?)",
-		k.ID, id, k.Hash[:], now); err != nil {
-		return "", "", fmt.Errorf("mysqlstore: create api key: %w", err)
+	if err := insertKey(ctx, tx, k, id, now); err != nil {
+		return "", "", err
 	}
 	if err := tx.Commit(); err != nil {
 		return "", "", fmt.Errorf("mysqlstore: create merchant: %w", err)
