@@ -1,6 +1,8 @@
 package main
 
 import (
+	"livecommerce/internal/feedclient"
+
 	"context"
 	"errors"
 	"fmt"
@@ -117,7 +119,7 @@ func (r *feedResult) idlePhase(ctx, vctx context.Context, feed *feedProc, pub *p
 	skus := pub.skuIndex()
 	progress("phase 1: opening %d streams over %d lives, %d at a time", len(viewers), len(pub.lives), r.cfg.RampConcurrency)
 	start := time.Now()
-	r.connectErrs = ramp(vctx, len(viewers), r.cfg.RampConcurrency, func(ctx context.Context, i int) error {
+	r.connectErrs = feedclient.Ramp(vctx, len(viewers), r.cfg.RampConcurrency, func(ctx context.Context, i int) error {
 		// Viewer i watches live i mod lives: the lives get their viewers
 		// in turn, and as evenly as the counts allow.
 		l := i % len(pub.lives)

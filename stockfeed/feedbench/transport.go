@@ -1,6 +1,8 @@
 package main
 
 import (
+	"livecommerce/internal/feedclient"
+
 	"bufio"
 	"context"
 	"encoding/json"
@@ -112,16 +114,16 @@ func measureTransport(ctx context.Context, self, kind string, cfg transportConfi
 		return res, err
 	}
 
-	streams := make([]*stream, cfg.Clients)
+	streams := make([]*feedclient.Stream, cfg.Clients)
 	defer func() {
 		for _, s := range streams {
 			if s != nil {
-				s.conn.Close()
+				s.Close()
 			}
 		}
 	}()
 	start := time.Now()
-	errs := ramp(ctx, cfg.Clients, cfg.RampConcurrency, func(ctx context.Context, i int) error {
+	errs := feedclient.Ramp(ctx, cfg.Clients, cfg.RampConcurrency, func(ctx context.Context, i int) error {
 		s, err := openIdle(ctx, streamAddr, cfg.ConnectTimeout)
 		streams[i] = s
 		return err
@@ -143,21 +145,21 @@ func measureTransport(ctx context.Context, self, kind string, cfg transportConfi
 // openIdle opens a stream and reads its first event. Nobody reads it
 // after that: the servers send nothing more, and a reading goroutine per
 // stream would only load the bench.
-func openIdle(ctx context.Context, addr string, timeout time.Duration) (*stream, error) {
-	s, err := openStream(ctx, addr, "/events", timeout)
+func openIdle(ctx context.Context, addr string, timeout time.Duration) (*feedclient.Stream, error) {
+	s, err := feedclient.Open(ctx, addr, "/events", nil, timeout)
 	if err != nil {
 		return nil, err
 	}
-	s.closeOn(ctx) // an interrupt ends the wait for the first event
-	b, err := s.nextEvent()
+	s.CloseOn(ctx) // an interrupt ends the wait for the first event
+	b, err := s.NextEvent()
 	if err == nil && b.Data != "hello" {
 		err = fmt.Errorf("first event %q, want hello", b.Data)
 	}
 	if err == nil {
-		err = s.ready()
+		err = s.Ready()
 	}
 	if err != nil {
-		s.conn.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil

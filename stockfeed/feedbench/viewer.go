@@ -3,15 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"livecommerce/internal/feedclient"
 	"livecommerce/internal/sseclient"
 	"livecommerce/internal/stock"
 )
@@ -63,7 +61,7 @@ func newViewer(live int, liveID string, skus map[string]int) *viewer {
 // goes on reading until the stream ends or ctx does.
 func (v *viewer) run(ctx context.Context, addr, path string, timeout time.Duration, connected func(error)) {
 	defer close(v.done)
-	s, err := openStream(ctx, addr, path, timeout)
+	s, err := feedclient.Open(ctx, addr, path, nil, timeout)
 	if err != nil {
 		v.endErr = err
 		connected(err)
@@ -71,9 +69,9 @@ func (v *viewer) run(ctx context.Context, addr, path string, timeout time.Durati
 	}
 	// Closing the connection is what ends a blocked read, the snapshot's
 	// included, when the run is over or interrupted.
-	stop := s.closeOn(ctx)
+	stop := s.CloseOn(ctx)
 	defer stop()
-	defer s.conn.Close()
+	defer s.Close()
 	if err := v.readSnapshot(s); err != nil {
 		v.endErr = err
 		connected(err)
@@ -81,7 +79,7 @@ func (v *viewer) run(ctx context.Context, addr, path string, timeout time.Durati
 	}
 	connected(nil)
 	for {
-		b, err := s.r.Next()
+		b, err := s.Next()
 		if err != nil {
 			if ctx.Err() == nil {
 				v.endErr = err
@@ -92,8 +90,8 @@ func (v *viewer) run(ctx context.Context, addr, path string, timeout time.Durati
 	}
 }
 
-func (v *viewer) readSnapshot(s *stream) error {
-	b, err := s.nextEvent()
+func (v *viewer) readSnapshot(s *feedclient.Stream) error {
+	b, err := s.NextEvent()
 	if err == nil && b.Type != "snapshot" {
 		err = fmt.Errorf("first event is %q, want snapshot", b.Type)
 	}
@@ -101,7 +99,7 @@ func (v *viewer) readSnapshot(s *stream) error {
 		err = v.applySnapshot(b.Data)
 	}
 	if err == nil {
-		err = s.ready()
+		err = s.Ready()
 	}
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
@@ -143,115 +141,18 @@ func (v *viewer) handle(b sseclient.Block, now time.Time) {
 }
 
 func (v *viewer) onStock(b sseclient.Block, now time.Time) {
-	c, err := parseChange(v.liveID, b.LastEventID, b.Data)
-	i, known := v.skus[c.sku]
+	c, err := feedclient.ParseChange(v.liveID, b.LastEventID, b.Data)
+	i, known := v.skus[c.SKU]
 	if err != nil || !known {
 		v.malformed++
 		return
 	}
 	v.events++
-	lag := now.Sub(c.updatedAt).Microseconds()
+	lag := now.Sub(c.UpdatedAt).Microseconds()
 	_ = v.lag.RecordValue(min(max(lag, 0), lagMaxMicros))
-	if c.version <= v.versions[i].Load() {
+	if c.Version <= v.versions[i].Load() {
 		v.reordered++
 		return
 	}
-	v.versions[i].Store(c.version)
-}
-
-// change is what a viewer needs from a stock event.
-type change struct {
-	sku       string
-	version   int64
-	updatedAt time.Time
-}
-
-// parseChange reads a stock event of live: its id "{sku}:{version}" and
-// its data, a stock object that must name the same sku and version, and
-// the live.
-func parseChange(live, id, data string) (change, error) {
-	if c, ok := quickChange(live, id, data); ok {
-		return c, nil
-	}
-	var l stock.Level
-	if err := json.Unmarshal([]byte(data), &l); err != nil {
-		return change{}, fmt.Errorf("stock event: %w", err)
-	}
-	if l.SKU == "" || l.Version == 0 || l.UpdatedAt.IsZero() {
-		return change{}, errors.New("stock event: missing sku, version or updated_at")
-	}
-	if id != l.SKU+":"+strconv.FormatInt(l.Version, 10) {
-		return change{}, fmt.Errorf("stock event: id %q does not name sku %s version %d", id, l.SKU, l.Version)
-	}
-	if l.LiveID != live {
-		return change{}, fmt.Errorf("stock event: live %q on the stream of live %q", l.LiveID, live)
-	}
-	return change{l.SKU, l.Version, l.UpdatedAt}, nil
-}
-
-// quickChange reads the compact JSON the feed writes, whose fields come in
-// stock.Level's order, without decoding it: at 100 changes a second to
-// 10,000 viewers the bench reads a million events a second on the same
-// machine as the feed, and every microsecond it spends is taken from the
-// feed. Anything unexpected falls back to a full decode.
-func quickChange(live, id, data string) (change, bool) {
-	i := strings.LastIndexByte(id, ':')
-	if i <= 0 {
-		return change{}, false
-	}
-	sku, ver := id[:i], id[i+1:]
-	v, err := strconv.ParseInt(ver, 10, 64)
-	if err != nil {
-		return change{}, false
-	}
-	rest, ok := strings.CutPrefix(data, `{"sku":"`)
-	rest, ok = cutPrefix(rest, ok, sku)
-	rest, ok = cutPrefix(rest, ok, `","live_id":"`)
-	rest, ok = cutPrefix(rest, ok, live)
-	if !ok || !strings.HasPrefix(rest, `"`) {
-		return change{}, false
-	}
-	// version and updated_at are the last two fields.
-	_, rest, ok = strings.Cut(rest, `"version":`)
-	rest, ok = cutPrefix(rest, ok, ver)
-	if rest, ok = cutPrefix(rest, ok, `,`); !ok {
-		return change{}, false
-	}
-	at, ok := jsonString(rest, `"updated_at":`)
-	if !ok {
-		return change{}, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if err != nil {
-		return change{}, false
-	}
-	return change{sku, v, t}, true
-}
-
-// cutPrefix is strings.CutPrefix that does nothing once a cut failed.
-func cutPrefix(s string, ok bool, prefix string) (string, bool) {
-	if !ok {
-		return s, false
-	}
-	return strings.CutPrefix(s, prefix)
-}
-
-// jsonString finds key ("name":) followed by a string in flat JSON and
-// returns the string when it holds no escapes.
-func jsonString(data, key string) (string, bool) {
-	rest, ok := strings.CutPrefix(afterKey(data, key), `"`)
-	if !ok {
-		return "", false
-	}
-	end := strings.IndexByte(rest, '"')
-	if end < 0 || strings.IndexByte(rest[:end], '\\') >= 0 {
-		return "", false
-	}
-	return rest[:end], true
-}
-
-// afterKey is what follows key in data ("" when key is not there).
-func afterKey(data, key string) string {
-	_, rest, _ := strings.Cut(data, key)
-	return rest
+	v.versions[i].Store(c.Version)
 }
