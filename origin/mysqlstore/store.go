@@ -64,7 +64,8 @@ func (d driverLogger) Print(v ...any) {
 }
 
 // Open connects with dsn and checks the connection. The DSN must carry
-// parseTime=true; Open adds it when missing, along with a short dial timeout
+// parseTime=true; Open adds it when missing, turns on client-side
+// parameter interpolation, and adds a short dial timeout
 // so an unreachable server fails fast, and I/O deadlines so a hanging one
 // cannot hold a connection forever.
 func Open(ctx context.Context, dsn string, maxConns int, guard *depguard.Guard, opts ...Option) (*Store, error) {
@@ -81,6 +82,12 @@ func Open(ctx context.Context, dsn string, maxConns int, guard *depguard.Guard, 
 	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
+	// Arguments are escaped by the driver rather than sent with a
+	// server-side prepared statement: one round trip per statement instead
+	// of three (prepare, execute, close). An order batch runs five or six
+	// statements while it holds its product rows locked, so this shortens
+	// the locks as much as it saves the server's CPU.
+	cfg.InterpolateParams = true
 	if o.logger != nil {
 		cfg.Logger = o.logger
 	}
