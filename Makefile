@@ -1,7 +1,7 @@
 # The front door for developers and CI. The work is done by the scripts in scripts/.
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench bench-feed lint build deps stop clean
+.PHONY: help run test bench bench-step bench-go bench-feed lint build deps stop clean
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -12,8 +12,14 @@ run: ## Run the whole system locally; Ctrl-C stops it
 test: ## Run go vet and the tests with the race detector (flags for go test: ARGS=...)
 	@bash scripts/test.sh $(ARGS)
 
-bench: ## Run the benchmarks (flags for go test: ARGS=...)
+bench: ## Load-test the whole system on its own ports: the standard scenario, invariants, baselines; report in .run/bench/latest (flags for loadgen run: ARGS=...)
 	@bash scripts/bench.sh $(ARGS)
+
+bench-step: ## Like bench, but search for capacity: raise the purchase rate until p99 breaks
+	@bash scripts/bench.sh --step $(ARGS)
+
+bench-go: ## Run the Go benchmarks, closed loop (flags for go test: ARGS=...)
+	@bash scripts/bench-go.sh $(ARGS)
 
 bench-feed: ## Measure one stockfeed: idle memory per stream, lag to 10,000 streams spread over 100 lives and on one live (ARGS=... for one custom run)
 	@bash scripts/bench-feed.sh $(ARGS)

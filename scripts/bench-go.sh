@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Brings up the services and runs the benchmarks. Extra arguments go to go test,
+# make bench-go: brings up Redis, MariaDB and NATS and runs the Go benchmarks (closed loop). Extra arguments go to go test,
 # e.g. scripts/bench.sh -benchtime=10s -cpuprofile cpu.out.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh

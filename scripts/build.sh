@@ -6,4 +6,4 @@ set -euo pipefail
 
 use_go
 cd "$ROOT"
-go build -o bin/ ./origin ./origin/merchantctl ./stockfeed ./cdn-config ./edge-invalidator
+go build -o bin/ ./origin ./origin/merchantctl ./origin/loadgen ./stockfeed ./cdn-config ./edge-invalidator

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"livecommerce/origin/loadgen/naiveorigin"
+)
+
+// check is one line of the invariant verdict.
+type check struct {
+	Name   string
+	OK     bool
+	Detail string
+}
+
+// verdict is the invariant check of one system after a run.
+type verdict struct {
+	System string
+	Checks []check
+}
+
+func (v verdict) Pass() bool {
+	for _, c := range v.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return len(v.Checks) > 0
+}
+
+func (v *verdict) add(name string, ok bool, format string, args ...any) {
+	v.Checks = append(v.Checks, check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+}
+
+// skuList is the plan's skus as SQL placeholders and arguments.
+func skuList(plan *Plan) (string, []any) {
+	args := make([]any, len(plan.SKUs))
+	for i, s := range plan.SKUs {
+		args[i] = s.ID
+	}
+	return strings.TrimSuffix(strings.Repeat("?,", len(args)), ","), args
+}
+
+// redisSettle is how long the check waits for Redis and the database to
+// agree after the load: the origins' purchase timeout (2 s) and then some.
+const redisSettle = 10 * time.Second
+
+// productRow is one sku in the database of record.
+type productRow struct{ stock, sold, orderUnits, orderRows int64 }
+
+// checkSystem checks the system under test against the database of
+// record, Redis and what the buyers were told. The origins finish the
+// purchases the tool gave up on within their own timeout, so it first
+// waits (settle at most) for Redis and the database to agree.
+func checkSystem(ctx context.Context, db *sql.DB, rdb *redis.Client, prefix string, plan *Plan, led *ledger, settle time.Duration) (verdict, error) {
+	v := verdict{System: "system under test"}
+	in, args := skuList(plan)
+	var rows map[string]*productRow
+	var redisDiffer, redisNegative []string
+	deadline := time.Now().Add(settle)
+	for {
+		var err error
+		if rows, err = readProducts(ctx, db, in, args); err != nil {
+			return v, err
+		}
+		if redisDiffer, redisNegative, err = compareRedis(ctx, rdb, prefix, plan, rows); err != nil {
+			return v, err
+		}
+		if len(redisDiffer) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		sleep(ctx, 500*time.Millisecond)
+	}
+
+	var missing, mismatched, negative, over []string
+	var totalRows int64
+	for _, s := range plan.SKUs {
+		r := rows[s.ID]
+		if r == nil {
+			missing = append(missing, s.ID)
+			continue
+		}
+		totalRows += r.orderRows
+		if r.sold != r.orderUnits {
+			mismatched = append(mismatched, fmt.Sprintf("%s sold %d, orders hold %d", s.ID, r.sold, r.orderUnits))
+		}
+		if r.stock-r.sold < 0 {
+			negative = append(negative, fmt.Sprintf("%s remaining %d", s.ID, r.stock-r.sold))
+		}
+		if r.sold > int64(s.Stock) {
+			over = append(over, fmt.Sprintf("%s sold %d of %d", s.ID, r.sold, s.Stock))
+		}
+	}
+	flash := plan.SKUs[plan.flash]
+	v.add("every product in the database", len(missing) == 0, "%d of %d%s", len(plan.SKUs)-len(missing), len(plan.SKUs), some(missing))
+	v.add("units sold = order rows' units", len(mismatched) == 0, "%d skus, %d order rows%s", len(plan.SKUs), totalRows, some(mismatched))
+	v.add("nothing below zero", len(negative) == 0, "remaining >= 0 on every sku%s", some(negative))
+	v.add("nothing sold past its stock", len(over) == 0, "flash sku %s: sold %d of %d%s", flash.ID, soldOf(rows[flash.ID]), flash.Stock, some(over))
+	v.add("Redis agrees with the database", len(redisDiffer) == 0, "sold and total of %d skus%s", len(plan.SKUs), some(redisDiffer))
+	v.add("nothing below zero in Redis", len(redisNegative) == 0, "total - sold >= 0 on every sku%s", some(redisNegative))
+
+	var overLimit []string
+	q, err := db.QueryContext(ctx, "SELECT o.sku, o.buyer_id, SUM(o.quantity), MAX(p.per_buyer_limit) FROM orders o JOIN products p ON p.sku = o.sku"+
+		" WHERE o.sku IN ("+in+") GROUP BY o.sku, o.buyer_id HAVING SUM(o.quantity) > MAX(p.per_buyer_limit)", args...)
+	if err != nil {
+		return v, fmt.Errorf("read holdings: %w", err)
+	}
+	for q.Next() {
+		var sku, buyer string
+		var held, limit int64
+		if err := q.Scan(&sku, &buyer, &held, &limit); err != nil {
+			q.Close()
+			return v, fmt.Errorf("read holdings: %w", err)
+		}
+		overLimit = append(overLimit, fmt.Sprintf("%s holds %d of %s (limit %d)", buyer, held, sku, limit))
+	}
+	q.Close()
+	if err := q.Err(); err != nil {
+		return v, fmt.Errorf("read holdings: %w", err)
+	}
+	v.add("nobody over their limit", len(overLimit) == 0, "per-buyer limit %d%s", perBuyerLimit, some(overLimit))
+	err = checkAnswers(ctx, &v, db, "orders", in, args, led, totalRows)
+	return v, err
+}
+
+// readProducts reads stock and sold of the plan's skus, and their orders.
+func readProducts(ctx context.Context, db *sql.DB, in string, args []any) (map[string]*productRow, error) {
+	rows := map[string]*productRow{}
+	q, err := db.QueryContext(ctx, "SELECT sku, stock, sold FROM products WHERE sku IN ("+in+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("read products: %w", err)
+	}
+	for q.Next() {
+		var sku string
+		r := &productRow{}
+		if err := q.Scan(&sku, &r.stock, &r.sold); err != nil {
+			q.Close()
+			return nil, fmt.Errorf("read products: %w", err)
+		}
+		rows[sku] = r
+	}
+	q.Close()
+	if err := q.Err(); err != nil {
+		return nil, fmt.Errorf("read products: %w", err)
+	}
+	q, err = db.QueryContext(ctx, "SELECT sku, COALESCE(SUM(quantity), 0), COUNT(*) FROM orders WHERE sku IN ("+in+") GROUP BY sku", args...)
+	if err != nil {
+		return nil, fmt.Errorf("read orders: %w", err)
+	}
+	defer q.Close()
+	for q.Next() {
+		var sku string
+		var units, n int64
+		if err := q.Scan(&sku, &units, &n); err != nil {
+			return nil, fmt.Errorf("read orders: %w", err)
+		}
+		if r := rows[sku]; r != nil {
+			r.orderUnits, r.orderRows = units, n
+		}
+	}
+	if err := q.Err(); err != nil {
+		return nil, fmt.Errorf("read orders: %w", err)
+	}
+	return rows, nil
+}
+
+// compareRedis compares the admission counters with the database.
+func compareRedis(ctx context.Context, rdb *redis.Client, prefix string, plan *Plan, rows map[string]*productRow) (differ, negative []string, err error) {
+	pipe := rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(plan.SKUs))
+	for i, s := range plan.SKUs {
+		cmds[i] = pipe.HMGet(ctx, prefix+"sku:"+s.ID, "total", "sold")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, fmt.Errorf("read redis counters: %w", err)
+	}
+	for i, s := range plan.SKUs {
+		vals := cmds[i].Val()
+		if len(vals) != 2 || vals[0] == nil || vals[1] == nil {
+			differ = append(differ, s.ID+" not in Redis")
+			continue
+		}
+		total, err1 := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
+		sold, err2 := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
+		if err1 != nil || err2 != nil {
+			differ = append(differ, s.ID+" unreadable in Redis")
+			continue
+		}
+		if total-sold < 0 {
+			negative = append(negative, fmt.Sprintf("%s remaining %d in Redis", s.ID, total-sold))
+		}
+		if r := rows[s.ID]; r != nil && (sold != r.sold || total != r.stock) {
+			differ = append(differ, fmt.Sprintf("%s Redis sold %d of %d, database %d of %d", s.ID, sold, total, r.sold, r.stock))
+		}
+	}
+	return differ, negative, nil
+}
+
+// checkAnswers holds the database to what the buyers were told: every
+// order confirmed with a 201 is there, and there are no more orders than
+// 201s plus the purchases whose answer was lost.
+func checkAnswers(ctx context.Context, v *verdict, db *sql.DB, table, in string, args []any, led *ledger, rows int64) error {
+	confirmed, lost := led.snapshot()
+	ids := map[string]string{}
+	q, err := db.QueryContext(ctx, "SELECT id, buyer_id FROM "+table+" WHERE sku IN ("+in+")", args...)
+	if err != nil {
+		return fmt.Errorf("read order ids: %w", err)
+	}
+	for q.Next() {
+		var id, buyer string
+		if err := q.Scan(&id, &buyer); err != nil {
+			q.Close()
+			return fmt.Errorf("read order ids: %w", err)
+		}
+		ids[id] = buyer
+	}
+	q.Close()
+	if err := q.Err(); err != nil {
+		return fmt.Errorf("read order ids: %w", err)
+	}
+	var absent []string
+	for _, o := range confirmed {
+		if b, ok := ids[o.OrderID]; !ok || b != o.Buyer {
+			absent = append(absent, o.OrderID)
+		}
+	}
+	v.add("every 201 is a stored order", len(absent) == 0, "%d orders confirmed to buyers%s", len(confirmed), some(absent))
+	extra := rows - int64(len(confirmed))
+	v.add("no order nobody was told of", extra <= lost, "%d order rows, %d confirmed, %d purchases whose answer was lost", rows, len(confirmed), lost)
+	return nil
+}
+
+func soldOf(r *productRow) int64 {
+	if r == nil {
+		return 0
+	}
+	return r.sold
+}
+
+// some lists up to three offenders after a colon.
+func some(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	out := ": " + strings.Join(s[:min(3, len(s))], "; ")
+	if len(s) > 3 {
+		out += " and " + strconv.Itoa(len(s)-3) + " more"
+	}
+	return out
+}
+
+// checkNaive checks the naive baseline's tables.
+func checkNaive(ctx context.Context, db *sql.DB, plan *Plan, led *ledger) (verdict, error) {
+	v := verdict{System: "naive baseline"}
+	in, args := skuList(plan)
+	skus := make([]string, len(plan.SKUs))
+	for i, s := range plan.SKUs {
+		skus[i] = s.ID
+	}
+	findings, err := naiveorigin.Check(ctx, db, skus)
+	if err != nil {
+		return v, fmt.Errorf("naive check: %w", err)
+	}
+	var problems []string
+	for _, f := range findings {
+		problems = append(problems, f.String())
+	}
+	v.add("units sold = order rows' units, nothing below zero, nobody over their limit", len(findings) == 0, "%d skus%s", len(skus), some(problems))
+	var rows int64
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM naive_orders WHERE sku IN ("+in+")", args...).Scan(&rows); err != nil {
+		return v, fmt.Errorf("count naive orders: %w", err)
+	}
+	err = checkAnswers(ctx, &v, db, "naive_orders", in, args, led, rows)
+	return v, err
+}

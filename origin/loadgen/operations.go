@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"hash/fnv"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"livecommerce/internal/buyertoken"
+)
+
+// Random streams: each kind of operation draws from its own, so adding a
+// viewer does not change what the buyers do.
+const (
+	streamRead uint64 = iota + 1
+	streamPurchase
+)
+
+// errorCode reads the contract's error code from a non-2xx answer.
+func errorCode(a answer) string {
+	var body struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(a.body, &body) != nil || body.Error.Code == "" || len(body.Error.Code) > 40 {
+		return "http_" + strconv.Itoa(a.status)
+	}
+	return body.Error.Code
+}
+
+// reader plays the viewers polling stock.
+type reader struct {
+	plan *Plan
+}
+
+// read asks the lane's server for the stock of the sku read seq picks.
+func (rd *reader) read(l *lane, seq int64, due time.Time, st *opStats) {
+	r := rd.plan.rng(streamRead, uint64(seq))
+	sku := rd.plan.SKUs[rd.plan.viewedSKU(r)].ID
+	req := make([]byte, 0, 160)
+	req = append(req, "GET /v1/products/"...)
+	req = append(req, sku...)
+	req = append(req, "/stock HTTP/1.1\r\nHost: "...)
+	req = append(req, l.addr...)
+	req = append(req, "\r\nUser-Agent: livecommerce-loadgen\r\nAccept: application/json\r\n\r\n"...)
+	a := l.do(req)
+	now := time.Now()
+	code := a.failCode
+	if code == "" {
+		code = readOutcome(a, sku)
+	}
+	st.record(due, now, code)
+}
+
+// readOutcome checks a stock answer: 200 and the sku asked for. A full
+// decode would cost the tool more than the edge spends on the read.
+func readOutcome(a answer, sku string) string {
+	if a.status != http.StatusOK {
+		return errorCode(a)
+	}
+	if !bytes.Contains(a.body, []byte(`"sku":"`+sku+`"`)) || !bytes.Contains(a.body, []byte(`"version":`)) {
+		return codeBadResponse
+	}
+	return codeOK
+}
+
+// ledger is what one system under test answered the buyers: the orders it
+// confirmed, for the invariant check and for resending, and the moment
+// each confirmed version reached its buyer, for the event streams' lag.
+type ledger struct {
+	mu        sync.Mutex
+	confirmed []confirmedOrder
+	unknown   int64 // purchases whose outcome the buyer never learnt
+
+	commitMu []sync.Mutex
+	commits  []map[int64]int64 // per sku: version -> unix nanos of the 201
+}
+
+type confirmedOrder struct {
+	OrderID, Buyer, Key string
+	SKU                 int
+}
+
+func newLedger(skus int) *ledger {
+	l := &ledger{commitMu: make([]sync.Mutex, skus), commits: make([]map[int64]int64, skus)}
+	for i := range l.commits {
+		l.commits[i] = map[int64]int64{}
+	}
+	return l
+}
+
+func (l *ledger) confirm(o confirmedOrder, version int64, at time.Time) {
+	l.mu.Lock()
+	l.confirmed = append(l.confirmed, o)
+	l.mu.Unlock()
+	l.commitMu[o.SKU].Lock()
+	l.commits[o.SKU][version] = at.UnixNano()
+	l.commitMu[o.SKU].Unlock()
+}
+
+func (l *ledger) lost() {
+	l.mu.Lock()
+	l.unknown++
+	l.mu.Unlock()
+}
+
+// pick returns one confirmed order at random, for a buyer to resend.
+func (l *ledger) pick(r *rand.Rand) (confirmedOrder, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.confirmed) == 0 {
+		return confirmedOrder{}, false
+	}
+	return l.confirmed[r.IntN(len(l.confirmed))], true
+}
+
+// commitTime is when the 201 that made version of sku reached its buyer.
+func (l *ledger) commitTime(sku int, version int64) (int64, bool) {
+	l.commitMu[sku].Lock()
+	defer l.commitMu[sku].Unlock()
+	t, ok := l.commits[sku][version]
+	return t, ok
+}
+
+// snapshot returns the confirmed orders and the count of lost outcomes.
+func (l *ledger) snapshot() ([]confirmedOrder, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.confirmed), l.unknown
+}
+
+// buyer plays the buyers.
+type buyer struct {
+	plan   *Plan
+	secret []byte
+	tokens sync.Map // buyer id -> token
+}
+
+func (b *buyer) token(id string) (string, error) {
+	if t, ok := b.tokens.Load(id); ok {
+		return t.(string), nil
+	}
+	t, err := buyertoken.Issue(b.secret, id, 2*time.Hour, time.Now())
+	if err != nil {
+		return "", err
+	}
+	b.tokens.Store(id, t)
+	return t, nil
+}
+
+// purchaseStats are the operations one purchase pacer records into.
+type purchaseStats struct {
+	first  *opStats // purchases sent for the first time
+	resent *opStats // purchases resent with their key after a 201
+}
+
+// purchase sends purchase seq on the lane and notes the answer in led.
+func (b *buyer) purchase(l *lane, seq int64, due time.Time, st purchaseStats, led *ledger) {
+	r := b.plan.rng(streamPurchase, uint64(seq))
+	o := b.plan.nextPurchase(r)
+	key := b.plan.RunID + "-p" + strconv.FormatInt(seq, 10)
+	var prev confirmedOrder
+	if o.Kind == buyRetry {
+		var ok bool
+		if prev, ok = led.pick(r); ok {
+			o.Buyer, o.SKU, key = prev.Buyer, prev.SKU, prev.Key
+		} else {
+			o = purchaseOrder{Kind: buyNormal, Buyer: "buyer-" + strconv.Itoa(r.IntN(normalBuyers)), SKU: b.plan.hot[r.IntN(len(b.plan.hot))]}
+		}
+	}
+	stats := st.first
+	if o.Kind == buyRetry {
+		stats = st.resent
+	}
+	tok, err := b.token(o.Buyer)
+	if err != nil {
+		stats.record(due, time.Now(), codeBadResponse)
+		return
+	}
+	sku := b.plan.SKUs[o.SKU].ID
+	body := `{"sku":"` + sku + `","quantity":1}`
+	req := make([]byte, 0, 512)
+	req = append(req, "POST /v1/purchases HTTP/1.1\r\nHost: "...)
+	req = append(req, l.addr...)
+	req = append(req, "\r\nUser-Agent: livecommerce-loadgen\r\nContent-Type: application/json\r\nAuthorization: Bearer "...)
+	req = append(req, tok...)
+	req = append(req, "\r\nIdempotency-Key: "...)
+	req = append(req, key...)
+	req = append(req, "\r\nX-Forwarded-For: "...)
+	req = append(req, clientIP('b', hash(o.Buyer))...)
+	req = append(req, "\r\nContent-Length: "...)
+	req = strconv.AppendInt(req, int64(len(body)), 10)
+	req = append(req, "\r\n\r\n"...)
+	req = append(req, body...)
+	a := l.do(req)
+	now := time.Now()
+	if a.failCode != "" {
+		led.lost()
+		stats.record(due, now, a.failCode)
+		return
+	}
+	if a.status != http.StatusCreated {
+		// A 503 promises nothing was sold; anything else 5xx leaves the
+		// outcome open.
+		if a.status >= 500 && a.status != http.StatusServiceUnavailable {
+			led.lost()
+		}
+		stats.record(due, now, errorCode(a))
+		return
+	}
+	var order struct {
+		OrderID string `json:"order_id"`
+		SKU     string `json:"sku"`
+		Version int64  `json:"version"`
+	}
+	if err := json.Unmarshal(a.body, &order); err != nil || order.OrderID == "" || order.SKU != sku || order.Version < 1 {
+		led.lost()
+		stats.record(due, now, codeBadResponse)
+		return
+	}
+	if o.Kind == buyRetry {
+		code := codeOK
+		if order.OrderID != prev.OrderID || a.header.Get("Idempotent-Replayed") != "true" {
+			code = codeReplayMismatch
+		}
+		stats.record(due, now, code)
+		return
+	}
+	led.confirm(confirmedOrder{OrderID: order.OrderID, Buyer: o.Buyer, Key: key, SKU: o.SKU}, order.Version, now)
+	stats.record(due, now, codeOK)
+}
+
+func hash(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// pacer sends operations on a fixed schedule, open-loop: operation i is
+// due at a time fixed in advance, whatever happened to the ones before
+// it, and its latency is measured from that due time. A slow server
+// therefore cannot hide its tail by slowing the sender down (coordinated
+// omission): the requests it delays are late from the moment they were
+// due.
+type pacer struct {
+	rate     float64       // operations per second
+	duration time.Duration // how long operations are due
+	// ramp is how long the rate takes to rise from a tenth to its full
+	// value at the start, as a real audience arrives over some seconds; it
+	// lies within the warm-up. A cold start at full rate measures the
+	// sender's and the servers' warming-up instead: new connections, new
+	// worker goroutines and threads, an empty cache.
+	ramp time.Duration
+	// measure is when the measured window starts: send delays are counted
+	// from then on.
+	measure time.Time
+	// grace is how far behind the schedule the sender may end up before
+	// it gives up on the rest: a run that cannot send at its rate fails
+	// rather than going on for ever.
+	grace time.Duration
+}
+
+// paceResult is how well the schedule was kept.
+type paceResult struct {
+	Due     int64 // operations the schedule held
+	Sent    int64 // operations started
+	Skipped int64 // due operations never started: the sender fell too far behind
+	// SendDelay is how late operations due in the measured window started
+	// (µs), past their due time.
+	SendDelay *hdrhistogram.Histogram
+	Elapsed   time.Duration // from start to the last operation's end
+}
+
+// KeptUp reports whether the sender kept the schedule: every operation
+// started, 99% of those in the measured window within 10 ms of their due
+// time.
+func (r paceResult) KeptUp() bool {
+	return r.Skipped == 0 && r.Sent == r.Due && (r.SendDelay.TotalCount() == 0 || r.SendDelay.ValueAtQuantile(99) <= 10_000)
+}
+
+// tick is how often the sender wakes to start what has come due. Each
+// operation still gets its own due time; a coarser tick only batches the
+// goroutine starts.
+const tick = 500 * time.Microsecond
+
+// schedule returns the due offsets of every operation: one every 1/rate
+// seconds, sparser during the ramp.
+func (p pacer) schedule() []time.Duration {
+	var out []time.Duration
+	if p.rate <= 0 || p.duration <= 0 {
+		return out
+	}
+	out = make([]time.Duration, 0, int(p.rate*p.duration.Seconds())+1)
+	ramp := min(p.ramp, p.duration).Seconds()
+	end := p.duration.Seconds()
+	// Through the ramp the gaps are summed; past it each offset is
+	// computed from the ramp's end, so rounding never adds an operation.
+	t := 0.0
+	for ; t < ramp && t < end; t += 1 / (p.rate * (0.1 + 0.9*t/ramp)) {
+		out = append(out, time.Duration(t*float64(time.Second)))
+	}
+	for k := 0.0; ; k++ {
+		at := t + k/p.rate
+		if at >= end-1e-9 {
+			break
+		}
+		out = append(out, time.Duration(at*float64(time.Second)))
+	}
+	return out
+}
+
+// run hands every operation to dispatch when it comes due, with its due
+// time; dispatch queues it and returns at once (false when ctx ended). It
+// returns once every due operation was handed over, the sender gave up,
+// or ctx ended.
+func (p pacer) run(ctx context.Context, start time.Time, dispatch func(seq int64, due time.Time) bool) paceResult {
+	res := paceResult{SendDelay: hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 2)}
+	offsets := p.schedule()
+	res.Due = int64(len(offsets))
+	giveUp := start.Add(p.duration + p.grace)
+	i := 0
+	for i < len(offsets) && ctx.Err() == nil {
+		now := time.Now()
+		if now.After(giveUp) {
+			break
+		}
+		if d := start.Add(offsets[i]); d.After(now) {
+			sleep(ctx, min(d.Sub(now), tick))
+			continue
+		}
+		// Hand over everything that has come due, each with its own due
+		// time.
+		for i < len(offsets) && !start.Add(offsets[i]).After(now) {
+			d := start.Add(offsets[i])
+			if !d.Before(p.measure) {
+				_ = res.SendDelay.RecordValue(max(time.Since(d).Microseconds(), 0))
+			}
+			if !dispatch(int64(i), d) {
+				break
+			}
+			res.Sent++
+			i++
+			if time.Now().After(giveUp) {
+				break
+			}
+		}
+	}
+	res.Skipped = res.Due - int64(i)
+	res.Elapsed = time.Since(start)
+	return res
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Latencies are recorded in microseconds, from 1 µs to 10 minutes (a due
+// time the sender fell far behind on), to three significant digits.
+const (
+	histMaxMicros = int64(10 * time.Minute / time.Microsecond)
+	histDigits    = 3
+)
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, histMaxMicros, histDigits) }
+
+// Outcome codes besides the contract's error codes.
+const (
+	codeOK             = "ok"              // the answer the contract promises
+	codeTimeout        = "timeout"         // no answer within the timeout
+	codeConnection     = "connection"      // the request could not be sent or the answer read
+	codeBadResponse    = "bad_response"    // an answer that breaks the contract (wrong JSON, wrong sku)
+	codeReplayMismatch = "replay_mismatch" // a resent purchase answered with another order
+	codeNotSent        = "not_sent"        // every connection's queue was full: the tool gave up on it
+)
+
+// opStats is what one kind of operation saw in one phase.
+type opStats struct {
+	name     string
+	expected map[string]bool // outcome codes that are part of the scenario
+
+	mu       sync.Mutex
+	start    time.Time // the phase's start: series second 0
+	measure  time.Time // operations due before this are warm-up: series only
+	total    *hdrhistogram.Histogram
+	bySecond []*hdrhistogram.Histogram
+	codes    map[string]int64
+	warmup   int64 // operations due in the warm-up
+}
+
+func newOpStats(name string, start, measure time.Time, expected ...string) *opStats {
+	s := &opStats{name: name, start: start, measure: measure, total: newHist(), codes: map[string]int64{}, expected: map[string]bool{codeOK: true}}
+	for _, c := range expected {
+		s.expected[c] = true
+	}
+	return s
+}
+
+// record notes one operation due at due that ended now with code.
+func (s *opStats) record(due time.Time, now time.Time, code string) {
+	us := min(max(now.Sub(due).Microseconds(), 1), histMaxMicros)
+	sec := int(due.Sub(s.start) / time.Second)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// A phase is at most a warm-up and a duration long; the bound keeps a
+	// wild due time from allocating a histogram per second.
+	if sec >= 0 && sec < int(2*maxDuration/time.Second) {
+		for len(s.bySecond) <= sec {
+			s.bySecond = append(s.bySecond, hdrhistogram.New(1, histMaxMicros, 2))
+		}
+		_ = s.bySecond[sec].RecordValue(us)
+	}
+	if due.Before(s.measure) {
+		s.warmup++
+		return
+	}
+	_ = s.total.RecordValue(us)
+	s.codes[code]++
+}
+
+// count is the number of measured operations answered so far.
+func (s *opStats) count() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total.TotalCount()
+}
+
+// notSent notes an operation due at due that was never sent. It has no
+// latency; it counts against the error budget.
+func (s *opStats) notSent(due time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if due.Before(s.measure) {
+		s.warmup++
+		return
+	}
+	s.codes[codeNotSent]++
+}
+
+// summary is the part of opStats a report shows, taken once the phase is over.
+type summary struct {
+	Name        string
+	Count       int64 // operations due in the measured window, answered or not
+	Answered    int64 // of which answered (timeouts included): the histogram's count
+	Codes       map[string]int64
+	Unexpected  int64 // operations whose outcome is not part of the scenario
+	P50, P90    time.Duration
+	P99, P999   time.Duration
+	Max         time.Duration
+	Hist        *hdrhistogram.Histogram
+	SeriesP50   []float64 // per second of the phase, in ms (NaN where nothing was due)
+	SeriesP99   []float64
+	WarmupCount int64
+}
+
+func (s *opStats) summary() summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := func(p float64) time.Duration { return time.Duration(s.total.ValueAtQuantile(p)) * time.Microsecond }
+	sum := summary{
+		Name: s.name, Answered: s.total.TotalCount(), Codes: map[string]int64{}, Hist: hdrhistogram.Import(s.total.Export()),
+		P50: q(50), P90: q(90), P99: q(99), P999: q(99.9), Max: time.Duration(s.total.Max()) * time.Microsecond,
+		WarmupCount: s.warmup,
+	}
+	for c, n := range s.codes {
+		sum.Count += n
+		sum.Codes[c] = n
+		if !s.expected[c] {
+			sum.Unexpected += n
+		}
+	}
+	for _, h := range s.bySecond {
+		if h.TotalCount() == 0 {
+			sum.SeriesP50 = append(sum.SeriesP50, nan)
+			sum.SeriesP99 = append(sum.SeriesP99, nan)
+			continue
+		}
+		sum.SeriesP50 = append(sum.SeriesP50, float64(h.ValueAtQuantile(50))/1000)
+		sum.SeriesP99 = append(sum.SeriesP99, float64(h.ValueAtQuantile(99))/1000)
+	}
+	return sum
+}
+
+// SortedCodes lists the outcome codes, most frequent first.
+func (s summary) SortedCodes() []string {
+	codes := make([]string, 0, len(s.Codes))
+	for c := range s.Codes {
+		codes = append(codes, c)
+	}
+	slices.SortFunc(codes, func(a, b string) int {
+		if s.Codes[a] != s.Codes[b] {
+			if s.Codes[a] > s.Codes[b] {
+				return -1
+			}
+			return 1
+		}
+		if a < b {
+			return -1
+		}
+		return 1
+	})
+	return codes
+}
+
+// ErrorRate is the share of unexpected outcomes.
+func (s summary) ErrorRate() float64 {
+	if s.Count == 0 {
+		return 0
+	}
+	return float64(s.Unexpected) / float64(s.Count)
+}

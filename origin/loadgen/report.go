@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"livecommerce/origin/loadgen/latencychart"
+)
+
+var nan = math.NaN()
+
+// fmtDur prints a latency the way the report's tables do.
+func fmtDur(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case d <= 0:
+		return "0"
+	case ms < 1:
+		return fmt.Sprintf("%.2f ms", ms)
+	case ms < 10:
+		return fmt.Sprintf("%.1f ms", ms)
+	case ms < 10_000:
+		return fmt.Sprintf("%.0f ms", ms)
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+// fmtNum prints a count with thousands separators.
+func fmtNum(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "n/a"
+	}
+	v = math.Round(v)
+	if v == 0 {
+		v = 0 // no "-0"
+	}
+	s := fmt.Sprintf("%.0f", v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+func passFail(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "**FAIL**"
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// ratio prints a/b as "N×", or "n/a".
+func ratio(a, b float64) string {
+	if a <= 0 || b <= 0 || math.IsNaN(a) || math.IsNaN(b) {
+		return "n/a"
+	}
+	r := a / b
+	if r >= 10 {
+		return fmt.Sprintf("%.0f×", r)
+	}
+	return fmt.Sprintf("%.1f×", r)
+}
+
+// writeReport writes the report folder: summary.md, results.json, the raw
+// histograms and the latency chart. It returns the Markdown summary.
+func writeReport(o *outcome, dir string) (string, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "histograms"), 0o755); err != nil {
+		return "", fmt.Errorf("report folder: %w", err)
+	}
+	for _, ph := range o.allPhases() {
+		for _, op := range ph.Ops {
+			if op.Answered == 0 {
+				continue
+			}
+			name := filepath.Join("histograms", fileName(ph.Name+" "+op.Name)+".hgrm")
+			if err := writeHistogram(filepath.Join(dir, name), op); err != nil {
+				return "", err
+			}
+		}
+		if ph.Feed != nil && ph.Feed.Lag.Answered > 0 {
+			name := filepath.Join("histograms", fileName(ph.Name+" "+opEvent)+".hgrm")
+			if err := writeHistogram(filepath.Join(dir, name), ph.Feed.Lag); err != nil {
+				return "", err
+			}
+		}
+	}
+	charts, err := writeCharts(dir, o)
+	if err != nil {
+		return "", err
+	}
+	if err := writeJSON(filepath.Join(dir, "results.json"), o); err != nil {
+		return "", err
+	}
+	md := renderSummary(o, charts)
+	if err := os.WriteFile(filepath.Join(dir, "summary.md"), []byte(md), 0o644); err != nil {
+		return "", fmt.Errorf("write summary: %w", err)
+	}
+	return md, nil
+}
+
+// allPhases lists the standard run's phases and every step's.
+func (o *outcome) allPhases() []phaseResult {
+	out := append([]phaseResult(nil), o.phases...)
+	for _, s := range o.steps {
+		for _, st := range s.Steps {
+			out = append(out, st.Phase)
+		}
+	}
+	return out
+}
+
+var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
+
+func fileName(s string) string {
+	return strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(s), "-"), "-")
+}
+
+// writeHistogram writes HdrHistogram's percentile distribution text
+// (.hgrm), in milliseconds: the format HdrHistogram's plotter reads.
+func writeHistogram(path string, s summary) error {
+	var buf bytes.Buffer
+	if _, err := s.Hist.PercentilesPrint(&buf, 5, 1000); err != nil {
+		return fmt.Errorf("histogram %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write histogram: %w", err)
+	}
+	return nil
+}
+
+// writeCharts draws p50 and p99 per second of every operation of the
+// standard run, or, for a capacity search, the judged p99 of every step,
+// one chart per kind of load. It returns the files' names.
+func writeCharts(dir string, o *outcome) ([]string, error) {
+	var charts []struct {
+		file string
+		c    latencychart.Chart
+	}
+	t := o.cfg.Targets
+	if len(o.steps) > 0 {
+		for _, kind := range []string{"purchases", "stock reads"} {
+			c := latencychart.Chart{Title: "Capacity search, " + kind + ": p99 (solid) and p50 (dashed) per second; each band is one step's settling"}
+			for _, s := range o.steps {
+				if s.Kind != kind {
+					continue
+				}
+				p99 := latencychart.Series{Name: s.Name + " p99"}
+				p50 := latencychart.Series{Name: s.Name + " p50", Dashed: true}
+				offset := 0.0
+				for _, st := range s.Steps {
+					for i := range st.Worst.SeriesP99 {
+						p99.Points = append(p99.Points, latencychart.Point{T: offset + float64(i), V: st.Worst.SeriesP99[i]})
+						p50.Points = append(p50.Points, latencychart.Point{T: offset + float64(i), V: st.Worst.SeriesP50[i]})
+					}
+					if !s.Baseline {
+						c.Bands = append(c.Bands, latencychart.Band{From: offset, To: offset + o.cfg.StepSettle.Seconds(), Label: fmtNum(st.Rate) + "/s"})
+					}
+					offset += float64(len(st.Worst.SeriesP99))
+				}
+				c.Series = append(c.Series, p99, p50)
+			}
+			if len(c.Series) == 0 {
+				continue
+			}
+			brief, ours := t.BriefPurchaseP99, t.OursPurchaseP99
+			if kind == "stock reads" {
+				brief, ours = t.BriefReadP99, t.OursReadP99
+			}
+			c.Lines = []latencychart.Line{
+				{V: ms(brief), Label: "brief: p99 " + fmtDur(brief)},
+				{V: ms(ours), Label: "ours: p99 " + fmtDur(ours)},
+			}
+			charts = append(charts, struct {
+				file string
+				c    latencychart.Chart
+			}{"capacity-" + fileName(kind) + ".svg", c})
+		}
+	} else if len(o.phases) > 0 {
+		c := latencychart.Chart{Title: "Latency over time (p99 solid, p50 dashed; measured from each request's due time)"}
+		sys := o.phases[0]
+		for _, op := range sys.Ops {
+			if op.Answered == 0 {
+				continue
+			}
+			p99 := latencychart.Series{Name: op.Name + " p99"}
+			p50 := latencychart.Series{Name: op.Name + " p50", Dashed: true}
+			for i := range op.SeriesP99 {
+				p99.Points = append(p99.Points, latencychart.Point{T: float64(i), V: op.SeriesP99[i]})
+				p50.Points = append(p50.Points, latencychart.Point{T: float64(i), V: op.SeriesP50[i]})
+			}
+			c.Series = append(c.Series, p99, p50)
+		}
+		if sys.Warmup > 0 {
+			c.Bands = []latencychart.Band{{From: 0, To: sys.Warmup.Seconds(), Label: "warm-up"}}
+		}
+		c.Lines = []latencychart.Line{
+			{V: ms(t.OursPurchaseP99), Label: "ours: purchase p99 " + fmtDur(t.OursPurchaseP99)},
+			{V: ms(t.OursReadP99), Label: "ours: read p99 " + fmtDur(t.OursReadP99)},
+		}
+		charts = append(charts, struct {
+			file string
+			c    latencychart.Chart
+		}{"latency.svg", c})
+	}
+	var names []string
+	for _, ch := range charts {
+		f, err := os.Create(filepath.Join(dir, ch.file))
+		if err != nil {
+			return nil, fmt.Errorf("chart: %w", err)
+		}
+		if err := ch.c.WriteSVG(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("chart: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("chart: %w", err)
+		}
+		names = append(names, ch.file)
+	}
+	return names, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// writeJSON writes the figures for tools: everything in the summary but
+// the histograms, which have their own files.
+func writeJSON(path string, o *outcome) error {
+	type opJSON struct {
+		Name                        string
+		Count, Answered, Unexpected int64
+		P50ms, P90ms, P99ms, P999ms float64
+		Maxms                       float64
+		Codes                       map[string]int64
+	}
+	conv := func(s summary) opJSON {
+		return opJSON{Name: s.Name, Count: s.Count, Answered: s.Answered, Unexpected: s.Unexpected, P50ms: ms(s.P50), P90ms: ms(s.P90), P99ms: ms(s.P99), P999ms: ms(s.P999), Maxms: ms(s.Max), Codes: s.Codes}
+	}
+	type phaseJSON struct {
+		Name             string
+		Warmup, Duration string
+		Loads            []loadResult
+		Ops              []opJSON
+		Feed             *feedStats `json:",omitempty"`
+	}
+	conph := func(p phaseResult) phaseJSON {
+		pj := phaseJSON{Name: p.Name, Warmup: p.Warmup.String(), Duration: p.Duration.String(), Loads: p.Loads}
+		for _, op := range p.Ops {
+			pj.Ops = append(pj.Ops, conv(op))
+		}
+		if p.Feed != nil {
+			f := *p.Feed
+			f.Lag = summary{}
+			pj.Feed = &f
+		}
+		return pj
+	}
+	type stepJSON struct {
+		Rate              float64
+		MetBrief, MetOurs bool
+		Phase             phaseJSON
+	}
+	type seriesJSON struct {
+		Name, Kind, Stopped         string
+		BriefCapacity, OursCapacity float64
+		Steps                       []stepJSON
+	}
+	out := struct {
+		Started  time.Time
+		Machine  string
+		Pass     bool
+		Checks   []check
+		Verdicts []verdict
+		Phases   []phaseJSON
+		Steps    []seriesJSON
+	}{Started: o.started, Machine: o.machine, Pass: o.Pass(), Checks: o.checks, Verdicts: o.verdicts}
+	for _, p := range o.phases {
+		out.Phases = append(out.Phases, conph(p))
+	}
+	for _, s := range o.steps {
+		sj := seriesJSON{Name: s.Name, Kind: s.Kind, Stopped: s.Stopped, BriefCapacity: s.BriefCapacity, OursCapacity: s.OursCapacity}
+		for _, st := range s.Steps {
+			sj.Steps = append(sj.Steps, stepJSON{Rate: st.Rate, MetBrief: st.MetBrief, MetOurs: st.MetOurs, Phase: conph(st.Phase)})
+		}
+		out.Steps = append(out.Steps, sj)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

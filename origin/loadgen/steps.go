@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// stepSeries is one capacity search: the rate of one kind of operation
+// raised step by step on one system until its p99 broke.
+type stepSeries struct {
+	Name     string
+	Kind     string // "purchases" or "stock reads"
+	Baseline bool   // a baseline's capacity is a figure, not a pass or fail
+	Steps    []step
+	// The highest rate at which each target was met, 0 when none was.
+	BriefCapacity, OursCapacity float64
+	Stopped                     string // why the search ended
+}
+
+// step is one rate of a search.
+type step struct {
+	Rate      float64
+	Phase     phaseResult
+	Worst     summary // the operation the step is judged by: the slowest p99
+	MetBrief  bool
+	MetOurs   bool
+	Shortfall string // why the brief's target was missed, if it was
+}
+
+// capacity searches four capacities, each kind of load alone so that the
+// pairs compare like with like: purchases on the system and on the naive
+// baseline, stock reads on the system (through the edge and straight from
+// the origins, in the standard shares) and on the static server.
+func (b *bench) capacity(ctx context.Context, o *outcome) error {
+	cfg := b.cfg
+	t := cfg.Targets
+	led, nled := newLedger(len(b.plan.SKUs)), newLedger(len(b.plan.SKUs))
+	plans := []struct {
+		name, kind string
+		baseline   bool
+		rates      []float64
+		brief, our time.Duration
+		spec       func(rate float64) loadSpec
+	}{
+		{"system", "purchases", false, cfg.StepRates, t.BriefPurchaseP99, t.OursPurchaseP99, func(r float64) loadSpec {
+			return loadSpec{purchaseRate: r, purchaseURLs: cfg.purchaseURLs(), led: led}
+		}},
+		{"naive baseline", "purchases", true, cfg.StepRates, t.BriefPurchaseP99, t.OursPurchaseP99, func(r float64) loadSpec {
+			return loadSpec{purchaseRate: r, purchaseURLs: []string{cfg.NaiveURL}, led: nled}
+		}},
+		{"system", "stock reads", false, cfg.StepReadRates, t.BriefReadP99, t.OursReadP99, func(r float64) loadSpec {
+			return loadSpec{readRate: r, reads: b.systemReads()}
+		}},
+		{"static server", "stock reads", true, cfg.StepReadRates, t.BriefReadP99, t.OursReadP99, func(r float64) loadSpec {
+			return loadSpec{readRate: r, reads: []readTarget{{name: opReadStatic, bases: []string{cfg.StaticURL}, share: 1}}}
+		}},
+	}
+	for _, p := range plans {
+		if ctx.Err() != nil {
+			break
+		}
+		if (p.name == "naive baseline" && cfg.NaiveURL == "") || (p.name == "static server" && cfg.StaticURL == "") {
+			continue
+		}
+		s := b.search(ctx, p.name, p.kind, p.rates, p.brief, p.our, p.spec)
+		s.Baseline = p.baseline
+		o.steps = append(o.steps, s)
+	}
+	v, err := checkSystem(ctx, b.db, b.rdb, cfg.RedisPrefix, b.plan, led, redisSettle)
+	if err != nil {
+		return fmt.Errorf("invariant check: %w", err)
+	}
+	o.verdicts = append(o.verdicts, v)
+	if cfg.NaiveURL != "" {
+		v, err := checkNaive(ctx, b.db, b.plan, nled)
+		if err != nil {
+			return fmt.Errorf("invariant check of the baseline: %w", err)
+		}
+		o.verdicts = append(o.verdicts, v)
+	}
+	o.checks = judgeSteps(o.steps)
+	return ctx.Err()
+}
+
+// search raises the rate through rates until the brief's target breaks.
+func (b *bench) search(ctx context.Context, name, kind string, rates []float64, brief, ours time.Duration, spec func(rate float64) loadSpec) stepSeries {
+	s := stepSeries{Name: name, Kind: kind, Stopped: "the last rate was reached"}
+	for _, rate := range rates {
+		if ctx.Err() != nil {
+			s.Stopped = "interrupted"
+			break
+		}
+		sp := spec(rate)
+		sp.name = fmt.Sprintf("%s, %s at %s/s", name, kind, fmtNum(rate))
+		sp.warmup, sp.duration = b.cfg.StepSettle, b.cfg.StepDuration
+		ph, err := b.runPhase(ctx, sp)
+		if err != nil {
+			s.Stopped = err.Error()
+			break
+		}
+		st := step{Rate: rate, Phase: ph, Worst: slowest(ph)}
+		st.MetBrief, st.Shortfall = meets(ph, st.Worst, brief, b.cfg.MaxErrorRate)
+		st.MetOurs, _ = meets(ph, st.Worst, ours, b.cfg.MaxErrorRate)
+		if st.MetBrief {
+			s.BriefCapacity = rate
+		}
+		if st.MetOurs {
+			s.OursCapacity = rate
+		}
+		s.Steps = append(s.Steps, st)
+		if !st.MetBrief {
+			s.Stopped = fmt.Sprintf("at %s/s: %s", fmtNum(rate), st.Shortfall)
+			break
+		}
+		// Let the system drain before the next step.
+		sleep(ctx, b.cfg.StepSettle/3)
+	}
+	return s
+}
+
+// slowest is the phase's operation with the highest p99, resent purchases
+// aside (their answers come from the idempotency cache); its error count
+// is the whole phase's.
+func slowest(ph phaseResult) summary {
+	var worst summary
+	var count, unexpected int64
+	for _, op := range ph.Ops {
+		if op.Name == opPurchaseResent {
+			continue
+		}
+		count += op.Count
+		unexpected += op.Unexpected
+		if op.Count > 0 && (worst.Name == "" || op.P99 > worst.P99) {
+			worst = op
+		}
+	}
+	worst.Count, worst.Unexpected = count, unexpected
+	return worst
+}
+
+// meets reports whether a step kept its schedule, stayed in the error
+// budget and had a p99 under bound; if not, it says why.
+func meets(ph phaseResult, w summary, bound time.Duration, maxErr float64) (bool, string) {
+	switch {
+	case !ph.keptUp():
+		return false, "the tool could not send at the rate"
+	case w.Count == 0 || w.Answered == 0:
+		return false, "nothing was answered"
+	case w.ErrorRate() > maxErr:
+		return false, fmt.Sprintf("%.2f%% unexpected errors", 100*w.ErrorRate())
+	case w.P99 >= bound:
+		return false, fmt.Sprintf("%s p99 %s", w.Name, fmtDur(w.P99))
+	}
+	return true, ""
+}
+
+func judgeSteps(series []stepSeries) []check {
+	var out []check
+	for _, s := range series {
+		out = append(out, check{
+			Name:   "capacity found: " + s.Name + ", " + s.Kind,
+			OK:     s.BriefCapacity > 0 || s.Baseline,
+			Detail: fmt.Sprintf("brief's target met up to %s/s, ours up to %s/s; stopped %s", fmtNum(s.BriefCapacity), fmtNum(s.OursCapacity), s.Stopped),
+		})
+	}
+	return out
+}

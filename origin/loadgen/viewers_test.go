@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"livecommerce/internal/sseclient"
+	"livecommerce/internal/stock"
+)
+
+// audienceFixture is 2 lives of 3 skus and 3 viewers: viewers 0 and 2
+// watch live 0, viewer 1 live 1.
+func audienceFixture(t *testing.T) (*Plan, *audience) {
+	t.Helper()
+	cfg := defaultRunConfig(t)
+	cfg.Lives, cfg.SKUsPerLive, cfg.HotSKUsPerLive = 2, 3, 1
+	p := NewPlan(&cfg, "bVIEW")
+	a, err := newAudience(p, "http://127.0.0.1:1", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, a
+}
+
+var eventTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// stockEvent is the feed's stock event for version of sku, claiming live.
+func stockEvent(t *testing.T, p *Plan, sku int, version int64, live int) sseclient.Block {
+	t.Helper()
+	id := p.SKUs[sku].ID
+	b, err := json.Marshal(stock.Level{SKU: id, LiveID: p.Lives[live], Remaining: 5, Status: stock.InStock, Version: version, UpdatedAt: eventTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sseclient.Block{Type: "stock", Data: string(b), LastEventID: id + ":" + strconv.FormatInt(version, 10)}
+}
+
+// snapshotEvent is a live's snapshot with the given versions by sku index.
+func snapshotEvent(t *testing.T, p *Plan, versions map[int]int64) sseclient.Block {
+	t.Helper()
+	var snap struct {
+		Products []stock.Level `json:"products"`
+	}
+	for sku, v := range versions {
+		snap.Products = append(snap.Products, stock.Level{SKU: p.SKUs[sku].ID, LiveID: p.Lives[p.SKUs[sku].Live], Version: v, UpdatedAt: eventTime})
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sseclient.Block{Type: "snapshot", Data: string(b)}
+}
+
+func versionsOf(v *viewer) []int64 {
+	out := make([]int64, len(v.versions))
+	for i := range v.versions {
+		out[i] = v.versions[i].Load()
+	}
+	return out
+}
+
+func wantVersions(t *testing.T, v *viewer, want ...int64) {
+	t.Helper()
+	got := versionsOf(v)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("viewer %d: got versions %v, want %v", v.n, got, want)
+			return
+		}
+	}
+}
+
+func TestNewAudience(t *testing.T) {
+	p, a := audienceFixture(t)
+	if len(a.viewers) != 3 || a.addr != "127.0.0.1:1" {
+		t.Fatalf("got %d viewers of %q, want 3 of 127.0.0.1:1", len(a.viewers), a.addr)
+	}
+	for i, v := range a.viewers {
+		if v.n != i || v.live != i%2 || len(v.versions) != p.cfg.SKUsPerLive {
+			t.Errorf("viewer %d: got n %d, live %d, %d versions", i, v.n, v.live, len(v.versions))
+		}
+	}
+	if _, err := newAudience(p, "http://[::1", 1); err == nil {
+		t.Error("newAudience with a bad feed URL: got no error")
+	}
+}
+
+func TestAudienceHandle(t *testing.T) {
+	p, a := audienceFixture(t)
+	v := a.viewers[0] // live 0: skus 0, 1, 2
+	now := eventTime.Add(time.Second)
+
+	// The first snapshot sets the versions; another live's sku in it is
+	// ignored.
+	a.handle(v, snapshotEvent(t, p, map[int]int64{0: 3, 1: 1, 4: 9}), now)
+	wantVersions(t, v, 3, 1, 0)
+	if v.snapshots != 0 {
+		t.Errorf("snapshots after the first: got %d, want 0", v.snapshots)
+	}
+
+	steps := []struct {
+		name  string
+		block sseclient.Block
+	}{
+		{"version 4 of sku 0", stockEvent(t, p, 0, 4, 0)},
+		{"version 5 of sku 0", stockEvent(t, p, 0, 5, 0)},
+		{"version 2 of sku 2", stockEvent(t, p, 2, 2, 0)},
+		{"an older version 4 of sku 0", stockEvent(t, p, 0, 4, 0)},
+		{"the same version 2 of sku 2", stockEvent(t, p, 2, 2, 0)},
+		{"unreadable data", sseclient.Block{Type: "stock", Data: "{", LastEventID: p.SKUs[0].ID + ":6"}},
+		{"an id that names another version", sseclient.Block{Type: "stock", Data: stockEvent(t, p, 0, 7, 0).Data, LastEventID: p.SKUs[0].ID + ":8"}},
+		{"another live's event", stockEvent(t, p, 4, 3, 1)},
+		{"another live's sku claimed for this live", stockEvent(t, p, 4, 3, 0)},
+		{"an unknown sku", sseclient.Block{Type: "stock", Data: strings.Replace(stockEvent(t, p, 0, 9, 0).Data, p.SKUs[0].ID, "nope", 1), LastEventID: "nope:9"}},
+		{"a huge hostile event", sseclient.Block{Type: "stock", Data: `{"sku":"` + strings.Repeat("A", 1<<20) + `"}`, LastEventID: strings.Repeat(":", 1<<16)}},
+		{"a message", sseclient.Block{Type: "message", Data: "hello"}},
+		{"a heartbeat", sseclient.Block{Comments: 1}},
+	}
+	for _, s := range steps {
+		a.handle(v, s.block, now)
+	}
+	wantVersions(t, v, 5, 1, 2)
+	if v.events != 5 || v.reordered != 2 || v.malformed != 6 {
+		t.Errorf("got %d events, %d out of order, %d unreadable; want 5, 2 and 6", v.events, v.reordered, v.malformed)
+	}
+
+	// A later snapshot counts as a fresh one and never lowers a version.
+	a.handle(v, snapshotEvent(t, p, map[int]int64{0: 2, 1: 6}), now)
+	wantVersions(t, v, 5, 6, 2)
+	if v.snapshots != 1 {
+		t.Errorf("snapshots after the first: got %d, want 1", v.snapshots)
+	}
+	a.handle(v, sseclient.Block{Type: "snapshot", Data: "not json"}, now)
+	if v.malformed != 7 || v.snapshots != 2 {
+		t.Errorf("an unreadable snapshot: got %d unreadable and %d snapshots, want 7 and 2", v.malformed, v.snapshots)
+	}
+	// Other viewers are untouched.
+	wantVersions(t, a.viewers[2], 0, 0, 0)
+	if len(v.sightings) != 0 {
+		t.Errorf("sightings while not recording: got %d, want none", len(v.sightings))
+	}
+}
+
+func TestAudienceRecordsSightings(t *testing.T) {
+	p, a := audienceFixture(t)
+	v := a.viewers[1] // live 1: skus 3, 4, 5
+	a.handle(v, stockEvent(t, p, 4, 1, 1), eventTime)
+	a.recording.Store(true)
+	a.handle(v, stockEvent(t, p, 4, 2, 1), eventTime.Add(time.Second))
+	a.handle(v, stockEvent(t, p, 4, 2, 1), eventTime.Add(2*time.Second)) // out of order: not a sighting
+	a.handle(v, stockEvent(t, p, 5, 1, 1), eventTime.Add(3*time.Second))
+	a.recording.Store(false)
+	a.handle(v, stockEvent(t, p, 4, 3, 1), eventTime.Add(4*time.Second))
+	want := []sighting{
+		{sku: 4, version: 2, at: eventTime.Add(time.Second).UnixNano()},
+		{sku: 5, version: 1, at: eventTime.Add(3 * time.Second).UnixNano()},
+	}
+	if len(v.sightings) != len(want) {
+		t.Fatalf("got sightings %+v, want %+v", v.sightings, want)
+	}
+	for i := range want {
+		if v.sightings[i] != want[i] {
+			t.Errorf("sighting %d: got %+v, want %+v", i, v.sightings[i], want[i])
+		}
+	}
+
+	// However much the feed sends, a viewer keeps maxSightings.
+	a.recording.Store(true)
+	w := a.viewers[0]
+	const sent = maxSightings + 50
+	for i := range int64(sent) {
+		a.handle(w, stockEvent(t, p, 1, i+1, 0), eventTime)
+	}
+	if len(w.sightings) != maxSightings || w.events != sent {
+		t.Errorf("got %d sightings of %d events, want %d of %d", len(w.sightings), w.events, maxSightings, sent)
+	}
+}
+
+func TestAudienceConverged(t *testing.T) {
+	p, a := audienceFixture(t)
+	final := make([]int64, len(p.SKUs))
+	final[0], final[2] = 4, 1 // live 0; live 1's skus never changed
+	a.handle(a.viewers[0], stockEvent(t, p, 0, 4, 0), eventTime)
+	a.handle(a.viewers[0], stockEvent(t, p, 2, 1, 0), eventTime)
+	a.handle(a.viewers[2], stockEvent(t, p, 0, 3, 0), eventTime)
+
+	// Viewer 2 is behind on sku 0: with no time to wait, 2 of 3.
+	if got := a.converged(t.Context(), final, 0); got != 2 {
+		t.Errorf("converged with a viewer behind: got %d, want 2", got)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if got := a.converged(ctx, final, time.Hour); got != 2 {
+		t.Errorf("converged with an ended context: got %d, want 2", got)
+	}
+	a.handle(a.viewers[2], stockEvent(t, p, 0, 4, 0), eventTime)
+	a.handle(a.viewers[2], stockEvent(t, p, 2, 1, 0), eventTime)
+	if got := a.converged(t.Context(), final, time.Hour); got != 3 {
+		t.Errorf("converged with every viewer up to date: got %d, want 3", got)
+	}
+}
+
+func TestAudienceStats(t *testing.T) {
+	p, a := audienceFixture(t)
+	led := newLedger(len(p.SKUs))
+	start := eventTime
+	measure := start.Add(time.Second)
+	answered := measure.Add(time.Second)
+	// Purchases answered: sku 0 version 1 and 2, sku 4 version 1.
+	led.confirm(confirmedOrder{OrderID: "o1", Buyer: "b1", Key: "k1", SKU: 0}, 1, answered)
+	led.confirm(confirmedOrder{OrderID: "o2", Buyer: "b2", Key: "k2", SKU: 0}, 2, answered.Add(time.Second))
+	led.confirm(confirmedOrder{OrderID: "o3", Buyer: "b3", Key: "k3", SKU: 4}, 1, answered)
+
+	a.recording.Store(true)
+	v0, v1, v2 := a.viewers[0], a.viewers[1], a.viewers[2]
+	a.handle(v0, stockEvent(t, p, 0, 1, 0), answered.Add(5*time.Millisecond))   // 5 ms after the 201
+	a.handle(v0, stockEvent(t, p, 0, 2, 0), answered.Add(999*time.Millisecond)) // before its 201
+	a.handle(v0, stockEvent(t, p, 0, 3, 0), answered.Add(3*time.Second))        // no 201 seen
+	a.handle(v1, stockEvent(t, p, 4, 1, 1), answered.Add(20*time.Millisecond))  // 20 ms after
+	a.handle(v2, stockEvent(t, p, 0, 1, 0), answered.Add(5*time.Millisecond))
+	a.handle(v2, stockEvent(t, p, 0, 1, 0), answered.Add(6*time.Millisecond)) // out of order
+	a.handle(v2, sseclient.Block{Type: "stock", Data: "{"}, answered)
+	a.handle(v2, snapshotEvent(t, p, map[int]int64{0: 1}), answered) // after events: a fresh snapshot
+	v1.reconnects = 2
+	v1.endErr = errors.New("stream ended")
+	a.failed = []error{errors.New("refused")}
+	a.connected.Store(2)
+
+	fs := a.stats(led, start, measure)
+	if fs.Viewers != 3 || fs.Connected != 2 {
+		t.Errorf("got %d viewers, %d connected; want 3 and 2", fs.Viewers, fs.Connected)
+	}
+	if fs.Events != 6 || fs.Reordered != 1 || fs.Malformed != 1 || fs.Resnapshots != 1 || fs.Reconnects != 2 {
+		t.Errorf("got %d events, %d out of order, %d unreadable, %d snapshots, %d reconnects; want 6, 1, 1, 1, 2",
+			fs.Events, fs.Reordered, fs.Malformed, fs.Resnapshots, fs.Reconnects)
+	}
+	if fs.Matched != 4 || fs.BeforeAnswer != 1 || fs.Unmatched != 1 {
+		t.Errorf("got %d matched, %d before the answer, %d unmatched; want 4, 1, 1", fs.Matched, fs.BeforeAnswer, fs.Unmatched)
+	}
+	lag := fs.Lag
+	if lag.Count != 4 || lag.Name != opEvent {
+		t.Errorf("lag: got %d of %q, want 4 of %q", lag.Count, lag.Name, opEvent)
+	}
+	if lag.Max < 20*time.Millisecond || lag.Max > 20200*time.Microsecond {
+		t.Errorf("lag max: got %s, want 20ms", lag.Max)
+	}
+	if lag.P50 < 5*time.Millisecond || lag.P50 > 5050*time.Microsecond {
+		t.Errorf("lag p50: got %s, want 5ms", lag.P50)
+	}
+	// An event before its 201 counts as no lag at all.
+	if got := lag.Hist.ValueAtQuantile(0); got > 1 {
+		t.Errorf("lag min: got %d µs, want 1", got)
+	}
+	want := []string{"viewer 1: stream ended", "connect: refused"}
+	if len(fs.FirstErrors) != len(want) || fs.FirstErrors[0] != want[0] || fs.FirstErrors[1] != want[1] {
+		t.Errorf("FirstErrors: got %q, want %q", fs.FirstErrors, want)
+	}
+}
