@@ -61,10 +61,11 @@ type Config struct {
 	StepDuration  time.Duration
 	StepSettle    time.Duration // load before each step's measured window
 
-	Targets Targets
-	OutDir  string
-	Seed    uint64
-	Machine string // what the report says the figures ran on ("" = read from this machine)
+	Targets    Targets
+	OutDir     string
+	Seed       uint64
+	Machine    string // what the report says the figures ran on ("" = read from this machine)
+	CPUProfile string // where to write the tool's own CPU profile ("" = none)
 }
 
 // Targets are the p99 bounds a run is judged by: the brief's and the
@@ -139,6 +140,7 @@ func LoadRun(args []string, getenv func(string) string) (Config, error) {
 	s.String(&c.OutDir, "out", "LOADGEN_OUT", ".run/bench/latest", "report folder")
 	s.Int(&seed, "seed", "LOADGEN_SEED", 1, "seed of the run's random choices")
 	s.String(&c.Machine, "machine", "LOADGEN_MACHINE", "", "what the report says the run ran on (default: read from this machine)")
+	s.String(&c.CPUProfile, "cpuprofile", "LOADGEN_CPUPROFILE", "", "write the load generator's own CPU profile to this file")
 	err := s.Parse(args)
 	c.OriginURLs, c.WaitURLs = splitList(origins), splitList(waits)
 	c.Seed = uint64(max(seed, 0))

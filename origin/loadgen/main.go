@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"livecommerce/internal/applog"
@@ -66,6 +67,13 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 			return 2, err
 		}
 		log := applog.New(getenv("LOG_LEVEL"))
+		if cfg.CPUProfile != "" {
+			stop, err := profileCPU(cfg.CPUProfile)
+			if err != nil {
+				return 1, err
+			}
+			defer stop()
+		}
 		o, err := runLoad(ctx, cfg, log)
 		if o != nil && (len(o.phases) > 0 || len(o.steps) > 0) {
 			md, werr := writeReport(o, cfg.OutDir)
@@ -98,6 +106,23 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	}
 	fmt.Fprint(out, usage)
 	return 2, fmt.Errorf("unknown command %q", args[0])
+}
+
+// profileCPU profiles the tool itself: on a machine it shares with what
+// it measures, its own cost is part of every figure.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // usageError marks errors that are the caller's: exit status 2.
