@@ -23,6 +23,7 @@ type bench struct {
 	buyer  *buyer
 	db     *sql.DB
 	rdb    *redis.Client
+	phases int // phases run so far: each draws its own buyers and keys
 }
 
 // readTarget is where a share of the reads goes.
@@ -118,6 +119,8 @@ func (b *bench) laneSets(bases []string, n int) ([]*lanes, error) {
 
 // runPhase plays one load and waits for its last answer.
 func (b *bench) runPhase(ctx context.Context, spec loadSpec) (phaseResult, error) {
+	b.phases++
+	phase := b.phases
 	start := time.Now().Add(100 * time.Millisecond)
 	measure := start.Add(spec.warmup)
 	res := phaseResult{Name: spec.name, Start: start, Warmup: spec.warmup, Duration: spec.duration}
@@ -152,7 +155,7 @@ func (b *bench) runPhase(ctx context.Context, spec loadSpec) (phaseResult, error
 			return res, err
 		}
 		all = append(all, sets...)
-		run := func(l *lane, seq int64, due time.Time) { b.buyer.purchase(l, seq, due, st, spec.led) }
+		run := func(l *lane, seq int64, due time.Time) { b.buyer.purchase(l, phase, seq, due, st, spec.led) }
 		p := pacer{rate: spec.purchaseRate, duration: total, grace: grace, ramp: spec.warmup / 2, measure: measure}
 		wg.Go(func() {
 			pr := p.run(ctx, start, func(seq int64, due time.Time) bool {

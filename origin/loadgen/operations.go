@@ -160,11 +160,14 @@ type purchaseStats struct {
 	resent *opStats // purchases resent with their key after a 201
 }
 
-// purchase sends purchase seq on the lane and notes the answer in led.
-func (b *buyer) purchase(l *lane, seq int64, due time.Time, st purchaseStats, led *ledger) {
-	r := b.plan.rng(streamPurchase, uint64(seq))
+// purchase sends purchase seq of phase on the lane and notes the answer
+// in led. Each phase draws its own buyers and keys: a key of an earlier
+// phase would be answered as a replay, and the same buyers again would run
+// into their limits.
+func (b *buyer) purchase(l *lane, phase int, seq int64, due time.Time, st purchaseStats, led *ledger) {
+	r := b.plan.rng(streamPurchase+uint64(phase)<<8, uint64(seq))
 	o := b.plan.nextPurchase(r)
-	key := b.plan.RunID + "-p" + strconv.FormatInt(seq, 10)
+	key := b.plan.RunID + "-" + strconv.Itoa(phase) + "-p" + strconv.FormatInt(seq, 10)
 	var prev confirmedOrder
 	if o.Kind == buyRetry {
 		var ok bool
@@ -230,6 +233,11 @@ func (b *buyer) purchase(l *lane, seq int64, due time.Time, st purchaseStats, le
 			code = codeReplayMismatch
 		}
 		stats.record(due, now, code)
+		return
+	}
+	if a.header.Get("Idempotent-Replayed") == "true" {
+		// Every first send carries a key the tool never used before.
+		stats.record(due, now, codeUnexpectedReplay)
 		return
 	}
 	led.confirm(confirmedOrder{OrderID: order.OrderID, Buyer: o.Buyer, Key: key, SKU: o.SKU}, order.Version, now)

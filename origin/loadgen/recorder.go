@@ -25,6 +25,8 @@ const (
 	codeBadResponse    = "bad_response"    // an answer that breaks the contract (wrong JSON, wrong sku)
 	codeReplayMismatch = "replay_mismatch" // a resent purchase answered with another order
 	codeNotSent        = "not_sent"        // every connection's queue was full: the tool gave up on it
+	// A first send answered as a replay: the key was used before.
+	codeUnexpectedReplay = "unexpected_replay"
 )
 
 // opStats is what one kind of operation saw in one phase.

@@ -202,6 +202,14 @@ func TestCapacitySearch(t *testing.T) {
 		if len(s.Steps) == 0 || s.Steps[0].Worst.Answered == 0 {
 			t.Errorf("%s, %s: no step measured", s.Name, s.Kind)
 		}
+		// Each step is new business: no key of an earlier step comes
+		// back as a replay, and no buyer of one runs into their limit in
+		// the next.
+		for _, st := range s.Steps {
+			if p, ok := st.Phase.op(opPurchase); ok && (p.Codes[codeUnexpectedReplay] > 0 || p.Codes[codeOK] == 0) {
+				t.Errorf("%s at %.0f/s: %v", s.Name, st.Rate, p.Codes)
+			}
+		}
 	}
 	if !strings.Contains(md, "## Capacity") || !o.Pass() {
 		t.Errorf("capacity report:\n%s", md)
