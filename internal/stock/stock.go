@@ -96,3 +96,41 @@ var (
 	// the request changed nothing and may be retried.
 	ErrUnavailable = errors.New("stock: temporarily unavailable")
 )
+
+// Answer is the contract's answer to one of the errors above: the HTTP
+// status, the error code, a message for people, and the seconds to send
+// in Retry-After (0: none).
+type Answer struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter int
+}
+
+// answers is the one table of the sentinel errors' contract codes, shared
+// by every server that speaks the purchase contract (the origin, and the
+// load test's naive baseline). The first match wins.
+var answers = []struct {
+	err    error
+	answer Answer
+}{
+	{ErrNotFound, Answer{404, "not_found", "not found", 0}},
+	{ErrSoldOut, Answer{409, "sold_out", "this product is sold out", 0}},
+	{ErrInsufficientStock, Answer{409, "insufficient_stock", "fewer units remain than requested", 0}},
+	{ErrLimitExceeded, Answer{409, "purchase_limit_exceeded", "this would exceed the per-buyer limit for this product", 0}},
+	{ErrSaleNotOpen, Answer{409, "sale_not_open", "the sale for this product is not open", 0}},
+	{ErrIdempotencyKeyReused, Answer{422, "idempotency_key_reused", "this Idempotency-Key was used with a different request", 0}},
+	{ErrIdempotencyKeyInUse, Answer{409, "idempotency_key_in_use", "a request with this Idempotency-Key is still in progress", 1}},
+	{ErrUnavailable, Answer{503, "unavailable", "a dependency is unavailable; retry shortly", 1}},
+}
+
+// AnswerFor returns the contract's answer to err when err is, or wraps,
+// one of the sentinel errors above; ok is false for any other error.
+func AnswerFor(err error) (a Answer, ok bool) {
+	for _, e := range answers {
+		if errors.Is(err, e.err) {
+			return e.answer, true
+		}
+	}
+	return Answer{}, false
+}

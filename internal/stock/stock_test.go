@@ -1,6 +1,8 @@
 package stock_test
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -100,6 +102,31 @@ func TestCacheTags(t *testing.T) {
 		sku, live, ok := stock.ParseTag(tt.tag)
 		if sku != tt.sku || live != tt.live || ok != (tt.sku != "" || tt.live != "") {
 			t.Errorf("ParseTag(%q) = %q, %q, %v; want %q, %q", tt.tag, sku, live, ok, tt.sku, tt.live)
+		}
+	}
+}
+
+func TestAnswerFor(t *testing.T) {
+	tests := []struct {
+		err        error
+		ok         bool
+		status     int
+		code       string
+		retryAfter int
+	}{
+		{stock.ErrSoldOut, true, 409, "sold_out", 0},
+		{fmt.Errorf("reserve: %w", stock.ErrLimitExceeded), true, 409, "purchase_limit_exceeded", 0},
+		{stock.ErrIdempotencyKeyInUse, true, 409, "idempotency_key_in_use", 1},
+		{stock.ErrIdempotencyKeyReused, true, 422, "idempotency_key_reused", 0},
+		{fmt.Errorf("redis: %w", stock.ErrUnavailable), true, 503, "unavailable", 1},
+		{stock.ErrNotFound, true, 404, "not_found", 0},
+		{errors.New("something else"), false, 0, "", 0},
+		{nil, false, 0, "", 0},
+	}
+	for _, tt := range tests {
+		a, ok := stock.AnswerFor(tt.err)
+		if ok != tt.ok || a.Status != tt.status || a.Code != tt.code || a.RetryAfter != tt.retryAfter || (ok && a.Message == "") {
+			t.Errorf("AnswerFor(%v) = %+v, %v; want %d %s retry %d, %v", tt.err, a, ok, tt.status, tt.code, tt.retryAfter, tt.ok)
 		}
 	}
 }

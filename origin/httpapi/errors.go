@@ -52,6 +52,7 @@ func classify(err error) problem {
 	var rl rateLimited
 	var inv *catalog.InvalidError
 	var fe *fiber.Error
+	answer, isStock := stock.AnswerFor(err)
 	switch {
 	case errors.As(err, &br):
 		return problem{status: 400, code: "invalid_request", message: string(br)}
@@ -65,22 +66,12 @@ func classify(err error) problem {
 		return problem{status: 429, code: "rate_limited", message: "too many requests; retry later", retryAfter: rl.seconds}
 	case errors.Is(err, errUnauthorized), errors.Is(err, buyertoken.ErrInvalidToken), errors.Is(err, mysqlstore.ErrBadAPIKey):
 		return problem{status: 401, code: "unauthorized", message: "missing or invalid credentials"}
-	case errors.Is(err, stock.ErrNotFound):
-		return problem{status: 404, code: "not_found", message: "not found"}
-	case errors.Is(err, stock.ErrSoldOut):
-		return problem{status: 409, code: "sold_out", message: "this product is sold out"}
-	case errors.Is(err, stock.ErrInsufficientStock):
-		return problem{status: 409, code: "insufficient_stock", message: "fewer units remain than requested"}
-	case errors.Is(err, stock.ErrLimitExceeded):
-		return problem{status: 409, code: "purchase_limit_exceeded", message: "this would exceed the per-buyer limit for this product"}
-	case errors.Is(err, stock.ErrSaleNotOpen):
-		return problem{status: 409, code: "sale_not_open", message: "the sale for this product is not open"}
-	case errors.Is(err, stock.ErrIdempotencyKeyReused):
-		return problem{status: 422, code: "idempotency_key_reused", message: "this Idempotency-Key was used with a different request"}
-	case errors.Is(err, stock.ErrIdempotencyKeyInUse):
-		return problem{status: 409, code: "idempotency_key_in_use", message: "a request with this Idempotency-Key is still in progress", retryAfter: 1}
-	case errors.Is(err, stock.ErrUnavailable):
-		return problem{status: 503, code: "unavailable", message: unavailableMessage(err), retryAfter: 1}
+	case isStock:
+		p := problem{status: answer.Status, code: answer.Code, message: answer.Message, retryAfter: answer.RetryAfter}
+		if errors.Is(err, stock.ErrUnavailable) {
+			p.message = unavailableMessage(err)
+		}
+		return p
 	case errors.As(err, &fe):
 		return fiberProblem(fe)
 	}

@@ -259,9 +259,10 @@ func writeJSON(path string, o *outcome) error {
 		Loads            []loadResult
 		Ops              []opJSON
 		Feed             *feedStats `json:",omitempty"`
+		CPU              []cpuUse
 	}
 	conph := func(p phaseResult) phaseJSON {
-		pj := phaseJSON{Name: p.Name, Warmup: p.Warmup.String(), Duration: p.Duration.String(), Loads: p.Loads}
+		pj := phaseJSON{Name: p.Name, Warmup: p.Warmup.String(), Duration: p.Duration.String(), Loads: p.Loads, CPU: p.CPU}
 		for _, op := range p.Ops {
 			pj.Ops = append(pj.Ops, conv(op))
 		}

@@ -174,23 +174,18 @@ type problem struct {
 func classify(err error) problem {
 	var br badRequest
 	var fe *fiber.Error
+	answer, isStock := stock.AnswerFor(err)
 	switch {
 	case errors.As(err, &br):
 		return problem{status: 400, code: "invalid_request", message: string(br)}
 	case errors.Is(err, errUnauthorized), errors.Is(err, buyertoken.ErrInvalidToken):
 		return problem{status: 401, code: "unauthorized", message: "missing or invalid credentials"}
-	case errors.Is(err, stock.ErrNotFound):
-		return problem{status: 404, code: "not_found", message: "not found"}
-	case errors.Is(err, stock.ErrSoldOut):
-		return problem{status: 409, code: "sold_out", message: "this product is sold out"}
-	case errors.Is(err, stock.ErrInsufficientStock):
-		return problem{status: 409, code: "insufficient_stock", message: "fewer units remain than requested"}
-	case errors.Is(err, stock.ErrLimitExceeded):
-		return problem{status: 409, code: "purchase_limit_exceeded", message: "this would exceed the per-buyer limit for this product"}
-	case errors.Is(err, stock.ErrIdempotencyKeyReused):
-		return problem{status: 422, code: "idempotency_key_reused", message: "this Idempotency-Key was used with a different request"}
-	case errors.Is(err, stock.ErrUnavailable):
-		return problem{status: 503, code: "unavailable", message: "the database is unavailable; retry shortly", retryAfter: true}
+	case isStock:
+		p := problem{status: answer.Status, code: answer.Code, message: answer.Message, retryAfter: answer.RetryAfter > 0}
+		if errors.Is(err, stock.ErrUnavailable) {
+			p.message = "the database is unavailable; retry shortly"
+		}
+		return p
 	case errors.As(err, &fe):
 		return fiberProblem(fe)
 	}
