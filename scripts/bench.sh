@@ -21,12 +21,23 @@ BENCH_PROCS=$RUN_DIR/bench-procs
 STARTED_FILE=$RUN_DIR/started.bench.$$
 procs=()
 
-# The bench's own settings: it never touches the development database, keys or ports.
+# A clean environment: a service setting left in the shell (RATE_LIMIT_IP, MICROCACHE_TTL,
+# PURGE_WINDOW, a LOADGEN_* ...) would silently change what is measured. Settings for a run go in
+# as loadgen flags (the script's arguments).
+for v in $(compgen -e); do
+  case $v in
+  PATH | HOME | USER | LOGNAME | SHELL | TERM | LANG | LC_* | TMPDIR | TZ | GO* | CI) ;;
+  *) unset "$v" ;;
+  esac
+done
+
+# The bench's own settings: its own database, keys and ports (NATS is shared with development:
+# its events go to the same STOCK stream, on subjects of the bench's own lives).
 export MYSQL_DSN='root@tcp(127.0.0.1:3306)/lc_bench?parseTime=true'
-export REDIS_ADDR=${REDIS_ADDR:-127.0.0.1:6379}
+export REDIS_ADDR=127.0.0.1:6379
 export REDIS_PREFIX=lcbench:
-export NATS_URL=${NATS_URL:-nats://127.0.0.1:4222}
-export LOG_LEVEL=${LOG_LEVEL:-warn}
+export NATS_URL=nats://127.0.0.1:4222
+export LOG_LEVEL=warn
 BUYER_JWT_SECRET=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 export BUYER_JWT_SECRET
 

@@ -132,8 +132,15 @@ func checkSystem(ctx context.Context, db *sql.DB, rdb *redis.Client, prefix stri
 
 // readProducts reads stock and sold of the plan's skus, and their orders.
 func readProducts(ctx context.Context, db *sql.DB, in string, args []any) (map[string]*productRow, error) {
+	// One snapshot for both reads: a purchase committing between them
+	// must not look like a counter out of step with its orders.
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("read products: %w", err)
+	}
+	defer tx.Rollback()
 	rows := map[string]*productRow{}
-	q, err := db.QueryContext(ctx, "SELECT sku, stock, sold FROM products WHERE sku IN ("+in+")", args...)
+	q, err := tx.QueryContext(ctx, "SELECT sku, stock, sold FROM products WHERE sku IN ("+in+")", args...)
 	if err != nil {
 		return nil, fmt.Errorf("read products: %w", err)
 	}
@@ -150,7 +157,7 @@ func readProducts(ctx context.Context, db *sql.DB, in string, args []any) (map[s
 	if err := q.Err(); err != nil {
 		return nil, fmt.Errorf("read products: %w", err)
 	}
-	q, err = db.QueryContext(ctx, "SELECT sku, COALESCE(SUM(quantity), 0), COUNT(*) FROM orders WHERE sku IN ("+in+") GROUP BY sku", args...)
+	q, err = tx.QueryContext(ctx, "SELECT sku, COALESCE(SUM(quantity), 0), COUNT(*) FROM orders WHERE sku IN ("+in+") GROUP BY sku", args...)
 	if err != nil {
 		return nil, fmt.Errorf("read orders: %w", err)
 	}
@@ -204,36 +211,52 @@ func compareRedis(ctx context.Context, rdb *redis.Client, prefix string, plan *P
 }
 
 // checkAnswers holds the database to what the buyers were told: every
-// order confirmed with a 201 is there, and there are no more orders than
-// 201s plus the purchases whose answer was lost.
+// order confirmed with a 201 is there for its buyer, and every other order
+// row belongs to a purchase whose answer was lost; a purchase refused for
+// certain (4xx, 503) left none.
 func checkAnswers(ctx context.Context, v *verdict, db *sql.DB, table, in string, args []any, led *ledger, rows int64) error {
-	confirmed, lost := led.snapshot()
-	ids := map[string]string{}
-	q, err := db.QueryContext(ctx, "SELECT id, buyer_id FROM "+table+" WHERE sku IN ("+in+")", args...)
+	confirmed, lost, refused := led.snapshot()
+	type row struct{ buyer, key string }
+	ids := map[string]row{}
+	q, err := db.QueryContext(ctx, "SELECT id, buyer_id, idempotency_key FROM "+table+" WHERE sku IN ("+in+")", args...)
 	if err != nil {
 		return fmt.Errorf("read order ids: %w", err)
 	}
 	for q.Next() {
-		var id, buyer string
-		if err := q.Scan(&id, &buyer); err != nil {
+		var id string
+		var r row
+		if err := q.Scan(&id, &r.buyer, &r.key); err != nil {
 			q.Close()
 			return fmt.Errorf("read order ids: %w", err)
 		}
-		ids[id] = buyer
+		ids[id] = r
 	}
 	q.Close()
 	if err := q.Err(); err != nil {
 		return fmt.Errorf("read order ids: %w", err)
 	}
 	var absent []string
+	told := map[string]bool{}
 	for _, o := range confirmed {
-		if b, ok := ids[o.OrderID]; !ok || b != o.Buyer {
+		told[o.OrderID] = true
+		if r, ok := ids[o.OrderID]; !ok || r.buyer != o.Buyer || r.key != o.Key {
 			absent = append(absent, o.OrderID)
 		}
 	}
+	var untold, behindRefusal []string
+	for id, r := range ids {
+		k := [2]string{r.buyer, r.key}
+		switch {
+		case told[id], lost[k]:
+		case refused[k]:
+			behindRefusal = append(behindRefusal, id+" (key "+r.key+")")
+		default:
+			untold = append(untold, id+" (key "+r.key+")")
+		}
+	}
 	v.add("every 201 is a stored order", len(absent) == 0, "%d orders confirmed to buyers%s", len(confirmed), some(absent))
-	extra := rows - int64(len(confirmed))
-	v.add("no order nobody was told of", extra <= lost, "%d order rows, %d confirmed, %d purchases whose answer was lost", rows, len(confirmed), lost)
+	v.add("no order nobody was told of", len(untold) == 0, "%d order rows, %d confirmed, %d purchases whose answer was lost%s", len(ids), len(confirmed), len(lost), some(untold))
+	v.add("a refused purchase left no order", len(behindRefusal) == 0, "%d purchases refused%s", len(refused), some(behindRefusal))
 	return nil
 }
 

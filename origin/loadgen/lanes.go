@@ -37,9 +37,14 @@ type lane struct {
 
 // job is one operation assigned to a lane.
 type job struct {
-	seq int64
-	due time.Time
-	run func(l *lane, seq int64, due time.Time)
+	seq     int64 // picks the lane
+	realSeq int64 // the operation's number in its schedule
+	due     time.Time
+	run     func(l *lane, seq int64, due time.Time)
+	// drop records the job as given up without sending it: it waited in
+	// the queue past twice the timeout, as a client would have given up.
+	// This also bounds how long a stuck server keeps the run from ending.
+	drop func(seq int64, due time.Time)
 }
 
 // maxAnswer bounds the body of one answer.
@@ -47,6 +52,7 @@ const maxAnswer = 1 << 20
 
 // answer is a server's reply as the operations need it.
 type answer struct {
+	retried  bool // the first attempt's connection broke before an answer
 	status   int
 	header   http.Header
 	body     []byte // valid until the lane's next request
@@ -73,7 +79,11 @@ func newLanes(base string, n, queue int, timeout time.Duration) (*lanes, error) 
 		ls.lanes = append(ls.lanes, l)
 		ls.wg.Go(func() {
 			for j := range l.jobs {
-				j.run(l, j.seq, j.due)
+				if j.drop != nil && time.Since(j.due) > 2*l.timeout {
+					j.drop(j.realSeq, j.due)
+					continue
+				}
+				j.run(l, j.realSeq, j.due)
 			}
 			l.close()
 		})
@@ -127,6 +137,7 @@ func (l *lane) do(req []byte) answer {
 	a, idleClosed := l.try(req)
 	if idleClosed && reused {
 		a, _ = l.try(req)
+		a.retried = true
 	}
 	return a
 }

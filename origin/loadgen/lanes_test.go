@@ -213,7 +213,7 @@ func TestLanesRunEveryJobOnItsLane(t *testing.T) {
 		ran[seq], statuses[seq] = l, a.status
 	}
 	for seq := range int64(jobs) {
-		if !ls.submit(job{seq: seq, due: time.Now(), run: run}) {
+		if !ls.submit(job{seq: seq, realSeq: seq, due: time.Now(), run: run}) {
 			t.Fatalf("submit %d: got false", seq)
 		}
 	}
@@ -259,7 +259,7 @@ func TestLanesSubmitNeverBlocks(t *testing.T) {
 	}
 	// Jobs 0 and 1 keep both lanes busy.
 	for seq := range int64(2) {
-		if !ls.submit(job{seq: seq, run: block}) {
+		if !ls.submit(job{seq: seq, realSeq: seq, run: block}) {
 			t.Fatalf("submit %d: got false", seq)
 		}
 	}
@@ -268,12 +268,12 @@ func TestLanesSubmitNeverBlocks(t *testing.T) {
 	// Job 2 belongs to lane 0; job 4 too, but lane 0's one-job queue is
 	// full, so it takes lane 1's place.
 	for seq := int64(2); seq <= 4; seq += 2 {
-		if !ls.submit(job{seq: seq, run: block}) {
+		if !ls.submit(job{seq: seq, realSeq: seq, run: block}) {
 			t.Fatalf("submit %d: got false", seq)
 		}
 	}
 	// Every queue is full: the next job is refused at once.
-	if ls.submit(job{seq: 6, run: block}) {
+	if ls.submit(job{seq: 6, realSeq: 6, run: block}) {
 		t.Error("submit with every queue full: got true")
 	}
 	close(release)

@@ -44,8 +44,11 @@ make bench (scripts/bench.sh) starts the system and runs loadgen run.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	// The first signal asks for a clean stop (the report of what ran is
+	// still written); a second one kills, as usual.
+	context.AfterFunc(ctx, stop)
 	code, err := run(ctx, os.Args[1:], os.Stdout, os.Getenv)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -49,13 +50,14 @@ func (rd *reader) read(l *lane, seq int64, due time.Time, st *opStats) {
 	req = append(req, "/stock HTTP/1.1\r\nHost: "...)
 	req = append(req, l.addr...)
 	req = append(req, "\r\nUser-Agent: livecommerce-loadgen\r\nAccept: application/json\r\n\r\n"...)
+	sent := time.Now()
 	a := l.do(req)
 	now := time.Now()
 	code := a.failCode
 	if code == "" {
 		code = readOutcome(a, sku)
 	}
-	st.record(due, now, code)
+	st.served(due, sent, now, code)
 }
 
 // readOutcome checks a stock answer: 200 and the sku asked for. A full
@@ -76,10 +78,10 @@ func readOutcome(a answer, sku string) string {
 type ledger struct {
 	mu        sync.Mutex
 	confirmed []confirmedOrder
-	unknown   int64 // purchases whose outcome the buyer never learnt
-
-	commitMu []sync.Mutex
-	commits  []map[int64]int64 // per sku: version -> unix nanos of the 201
+	// The keys of purchases whose outcome the buyer never learnt (an
+	// order may exist), and of purchases definitely refused (none may).
+	lostKeys    map[[2]string]bool
+	refusedKeys map[[2]string]bool
 }
 
 type confirmedOrder struct {
@@ -87,26 +89,25 @@ type confirmedOrder struct {
 	SKU                 int
 }
 
-func newLedger(skus int) *ledger {
-	l := &ledger{commitMu: make([]sync.Mutex, skus), commits: make([]map[int64]int64, skus)}
-	for i := range l.commits {
-		l.commits[i] = map[int64]int64{}
-	}
-	return l
+func newLedger() *ledger {
+	return &ledger{lostKeys: map[[2]string]bool{}, refusedKeys: map[[2]string]bool{}}
 }
 
-func (l *ledger) confirm(o confirmedOrder, version int64, at time.Time) {
+func (l *ledger) confirm(o confirmedOrder) {
 	l.mu.Lock()
 	l.confirmed = append(l.confirmed, o)
 	l.mu.Unlock()
-	l.commitMu[o.SKU].Lock()
-	l.commits[o.SKU][version] = at.UnixNano()
-	l.commitMu[o.SKU].Unlock()
 }
 
-func (l *ledger) lost() {
+func (l *ledger) lost(buyer, key string) {
 	l.mu.Lock()
-	l.unknown++
+	l.lostKeys[[2]string{buyer, key}] = true
+	l.mu.Unlock()
+}
+
+func (l *ledger) refused(buyer, key string) {
+	l.mu.Lock()
+	l.refusedKeys[[2]string{buyer, key}] = true
 	l.mu.Unlock()
 }
 
@@ -120,19 +121,12 @@ func (l *ledger) pick(r *rand.Rand) (confirmedOrder, bool) {
 	return l.confirmed[r.IntN(len(l.confirmed))], true
 }
 
-// commitTime is when the 201 that made version of sku reached its buyer.
-func (l *ledger) commitTime(sku int, version int64) (int64, bool) {
-	l.commitMu[sku].Lock()
-	defer l.commitMu[sku].Unlock()
-	t, ok := l.commits[sku][version]
-	return t, ok
-}
-
-// snapshot returns the confirmed orders and the count of lost outcomes.
-func (l *ledger) snapshot() ([]confirmedOrder, int64) {
+// snapshot returns the confirmed orders and the keys of lost and refused
+// purchases.
+func (l *ledger) snapshot() (confirmed []confirmedOrder, lost, refused map[[2]string]bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Clone(l.confirmed), l.unknown
+	return slices.Clone(l.confirmed), maps.Clone(l.lostKeys), maps.Clone(l.refusedKeys)
 }
 
 // buyer plays the buyers.
@@ -183,7 +177,7 @@ func (b *buyer) purchase(l *lane, phase int, seq int64, due time.Time, st purcha
 	}
 	tok, err := b.token(o.Buyer)
 	if err != nil {
-		stats.record(due, time.Now(), codeBadResponse)
+		stats.record(due, time.Now(), codeBadResponse) // never sent
 		return
 	}
 	sku := b.plan.SKUs[o.SKU].ID
@@ -201,20 +195,29 @@ func (b *buyer) purchase(l *lane, phase int, seq int64, due time.Time, st purcha
 	req = strconv.AppendInt(req, int64(len(body)), 10)
 	req = append(req, "\r\n\r\n"...)
 	req = append(req, body...)
+	sent := time.Now()
 	a := l.do(req)
 	now := time.Now()
 	if a.failCode != "" {
-		led.lost()
-		stats.record(due, now, a.failCode)
+		led.lost(o.Buyer, key)
+		stats.served(due, sent, now, a.failCode)
 		return
 	}
 	if a.status != http.StatusCreated {
-		// A 503 promises nothing was sold; anything else 5xx leaves the
-		// outcome open.
-		if a.status >= 500 && a.status != http.StatusServiceUnavailable {
-			led.lost()
+		code := errorCode(a)
+		switch {
+		case a.retried && code == "idempotency_key_in_use":
+			// The first attempt reached the server before its
+			// connection broke: the outcome is not known.
+			led.lost(o.Buyer, key)
+		case a.status >= 500 && a.status != http.StatusServiceUnavailable:
+			// A 503 promises nothing was sold; anything else 5xx
+			// leaves the outcome open.
+			led.lost(o.Buyer, key)
+		default:
+			led.refused(o.Buyer, key)
 		}
-		stats.record(due, now, errorCode(a))
+		stats.served(due, sent, now, purchaseCode(o, code))
 		return
 	}
 	var order struct {
@@ -223,25 +226,42 @@ func (b *buyer) purchase(l *lane, phase int, seq int64, due time.Time, st purcha
 		Version int64  `json:"version"`
 	}
 	if err := json.Unmarshal(a.body, &order); err != nil || order.OrderID == "" || order.SKU != sku || order.Version < 1 {
-		led.lost()
-		stats.record(due, now, codeBadResponse)
+		led.lost(o.Buyer, key)
+		stats.served(due, sent, now, codeBadResponse)
 		return
 	}
+	replayed := a.header.Get("Idempotent-Replayed") == "true"
 	if o.Kind == buyRetry {
 		code := codeOK
-		if order.OrderID != prev.OrderID || a.header.Get("Idempotent-Replayed") != "true" {
+		if order.OrderID != prev.OrderID || !replayed {
 			code = codeReplayMismatch
 		}
-		stats.record(due, now, code)
+		stats.served(due, sent, now, code)
 		return
 	}
-	if a.header.Get("Idempotent-Replayed") == "true" {
-		// Every first send carries a key the tool never used before.
-		stats.record(due, now, codeUnexpectedReplay)
+	if replayed && !a.retried {
+		// Every first send carries a key the tool never used before;
+		// only the lane's own retry of a broken connection may come
+		// back as a replay of the attempt that did arrive.
+		led.lost(o.Buyer, key)
+		stats.served(due, sent, now, codeUnexpectedReplay)
 		return
 	}
-	led.confirm(confirmedOrder{OrderID: order.OrderID, Buyer: o.Buyer, Key: key, SKU: o.SKU}, order.Version, now)
-	stats.record(due, now, codeOK)
+	led.confirm(confirmedOrder{OrderID: order.OrderID, Buyer: o.Buyer, Key: key, SKU: o.SKU})
+	stats.served(due, sent, now, codeOK)
+}
+
+// purchaseCode names a refusal, marking the ones the scenario does not
+// call for: only the flash product sells out, only greedy buyers meet
+// their limit. A system that refuses anyone else fails the error budget.
+func purchaseCode(o purchaseOrder, code string) string {
+	switch {
+	case code == "sold_out" && o.Kind != buyFlash:
+		return "sold_out (not the flash product)"
+	case code == "purchase_limit_exceeded" && o.Kind != buyGreedy:
+		return "purchase_limit_exceeded (not a greedy buyer)"
+	}
+	return code
 }
 
 func hash(s string) uint64 {

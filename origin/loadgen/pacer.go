@@ -35,7 +35,8 @@ type pacer struct {
 type paceResult struct {
 	Due     int64 // operations the schedule held
 	Sent    int64 // operations started
-	Skipped int64 // due operations never started: the sender fell too far behind
+	Skipped int64 // due operations never handed over: the sender fell too far behind
+	NotSent int64 // handed over but refused: every connection's queue was full
 	// SendDelay is how late operations due in the measured window started
 	// (µs), past their due time.
 	SendDelay *hdrhistogram.Histogram
@@ -47,7 +48,7 @@ type paceResult struct {
 // 100 ms of their due time. A late start is not hidden either way: the
 // latency counts from the due time.
 func (r paceResult) KeptUp() bool {
-	return r.Skipped == 0 && r.Sent == r.Due && (r.SendDelay.TotalCount() == 0 || r.SendDelay.ValueAtQuantile(99) <= maxSendDelayP99)
+	return r.Skipped == 0 && r.NotSent == 0 && r.Sent == r.Due && (r.SendDelay.TotalCount() == 0 || r.SendDelay.ValueAtQuantile(99) <= maxSendDelayP99)
 }
 
 // maxSendDelayP99 is how late (µs) the sender may hand over 1% of the
@@ -86,7 +87,8 @@ func (p pacer) schedule() []time.Duration {
 }
 
 // run hands every operation to dispatch when it comes due, with its due
-// time; dispatch queues it and returns at once (false when ctx ended). It
+// time; dispatch queues it and returns at once, false when it had to
+// refuse it (every queue full). It
 // returns once every due operation was handed over, the sender gave up,
 // or ctx ended.
 func (p pacer) run(ctx context.Context, start time.Time, dispatch func(seq int64, due time.Time) bool) paceResult {
@@ -106,13 +108,13 @@ func (p pacer) run(ctx context.Context, start time.Time, dispatch func(seq int64
 		}
 		// Hand over everything that has come due, each with its own due
 		// time.
-		for i < len(offsets) && !start.Add(offsets[i]).After(now) {
+		for i < len(offsets) && !start.Add(offsets[i]).After(now) && ctx.Err() == nil {
 			d := start.Add(offsets[i])
 			if !d.Before(p.measure) {
 				_ = res.SendDelay.RecordValue(max(time.Since(d).Microseconds(), 0))
 			}
 			if !dispatch(int64(i), d) {
-				break
+				res.NotSent++
 			}
 			res.Sent++
 			i++

@@ -157,8 +157,9 @@ func TestPacerRunStopsWithContext(t *testing.T) {
 		}
 		return ctx.Err() == nil
 	})
-	if res.Sent != 10 || res.Skipped != res.Due-10 {
-		t.Errorf("got %d sent and %d skipped of %d, want 10 sent and the rest skipped", res.Sent, res.Skipped, res.Due)
+	// Operation 10 was handed over as the context ended, and refused.
+	if res.Sent != 11 || res.NotSent != 1 || res.Skipped != res.Due-11 {
+		t.Errorf("got %d sent (%d refused) and %d skipped of %d, want 11 (1) and the rest skipped", res.Sent, res.NotSent, res.Skipped, res.Due)
 	}
 	if res.KeptUp() {
 		t.Error("KeptUp: got true for an interrupted schedule")

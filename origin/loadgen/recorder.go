@@ -27,6 +27,8 @@ const (
 	codeNotSent        = "not_sent"        // every connection's queue was full: the tool gave up on it
 	// A first send answered as a replay: the key was used before.
 	codeUnexpectedReplay = "unexpected_replay"
+	// Waited in the tool's queue past twice the timeout; never sent.
+	codeGaveUp = "gave_up_queued"
 )
 
 // opStats is what one kind of operation saw in one phase.
@@ -34,17 +36,23 @@ type opStats struct {
 	name     string
 	expected map[string]bool // outcome codes that are part of the scenario
 
-	mu       sync.Mutex
-	start    time.Time // the phase's start: series second 0
-	measure  time.Time // operations due before this are warm-up: series only
-	total    *hdrhistogram.Histogram
+	mu      sync.Mutex
+	start   time.Time // the phase's start: series second 0
+	measure time.Time // operations due before this are warm-up: series only
+	end     time.Time // the measured window's end (zero: no completion count)
+	total   *hdrhistogram.Histogram
+	// service is the time from the request's first byte on the wire to
+	// its answer, for operations due in the window: the part of the
+	// latency the server, not the tool's queue, accounts for.
+	service  *hdrhistogram.Histogram
+	inWindow int64 // answers that arrived within the measured window
 	bySecond []*hdrhistogram.Histogram
 	codes    map[string]int64
 	warmup   int64 // operations due in the warm-up
 }
 
 func newOpStats(name string, start, measure time.Time, expected ...string) *opStats {
-	s := &opStats{name: name, start: start, measure: measure, total: newHist(), codes: map[string]int64{}, expected: map[string]bool{codeOK: true}}
+	s := &opStats{name: name, start: start, measure: measure, total: newHist(), service: newHist(), codes: map[string]int64{}, expected: map[string]bool{codeOK: true}}
 	for _, c := range expected {
 		s.expected[c] = true
 	}
@@ -53,6 +61,12 @@ func newOpStats(name string, start, measure time.Time, expected ...string) *opSt
 
 // record notes one operation due at due that ended now with code.
 func (s *opStats) record(due time.Time, now time.Time, code string) {
+	s.served(due, time.Time{}, now, code)
+}
+
+// served notes one operation due at due, sent at sent (zero when it never
+// reached the wire), that ended now with code.
+func (s *opStats) served(due, sent, now time.Time, code string) {
 	us := min(max(now.Sub(due).Microseconds(), 1), histMaxMicros)
 	sec := int(due.Sub(s.start) / time.Second)
 	s.mu.Lock()
@@ -65,12 +79,25 @@ func (s *opStats) record(due time.Time, now time.Time, code string) {
 		}
 		_ = s.bySecond[sec].RecordValue(us)
 	}
+	if !s.end.IsZero() && !now.Before(s.measure) && now.Before(s.end) {
+		s.inWindow++
+	}
 	if due.Before(s.measure) {
 		s.warmup++
 		return
 	}
 	_ = s.total.RecordValue(us)
+	if !sent.IsZero() {
+		_ = s.service.RecordValue(min(max(now.Sub(sent).Microseconds(), 1), histMaxMicros))
+	}
 	s.codes[code]++
+}
+
+// completed is the number of answers that arrived within the window.
+func (s *opStats) completed() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inWindow
 }
 
 // count is the number of measured operations answered so far.
@@ -94,18 +121,21 @@ func (s *opStats) notSent(due time.Time) {
 
 // summary is the part of opStats a report shows, taken once the phase is over.
 type summary struct {
-	Name        string
-	Count       int64 // operations due in the measured window, answered or not
-	Answered    int64 // of which answered (timeouts included): the histogram's count
-	Codes       map[string]int64
-	Unexpected  int64 // operations whose outcome is not part of the scenario
-	P50, P90    time.Duration
-	P99, P999   time.Duration
-	Max         time.Duration
-	Hist        *hdrhistogram.Histogram
-	SeriesP50   []float64 // per second of the phase, in ms (NaN where nothing was due)
-	SeriesP99   []float64
-	WarmupCount int64
+	Name       string
+	Count      int64 // operations due in the measured window, answered or not
+	Answered   int64 // of which answered (timeouts included): the histogram's count
+	Codes      map[string]int64
+	Unexpected int64 // operations whose outcome is not part of the scenario
+	P50, P90   time.Duration
+	P99, P999  time.Duration
+	Max        time.Duration
+	Hist       *hdrhistogram.Histogram
+	// ServiceP50 and ServiceP99 are the server's part: from the request's
+	// first byte on the wire to its answer.
+	ServiceP50, ServiceP99 time.Duration
+	SeriesP50              []float64 // per second of the phase, in ms (NaN where nothing was due)
+	SeriesP99              []float64
+	WarmupCount            int64
 }
 
 func (s *opStats) summary() summary {
@@ -116,6 +146,8 @@ func (s *opStats) summary() summary {
 		Name: s.name, Answered: s.total.TotalCount(), Codes: map[string]int64{}, Hist: hdrhistogram.Import(s.total.Export()),
 		P50: q(50), P90: q(90), P99: q(99), P999: q(99.9), Max: time.Duration(s.total.Max()) * time.Microsecond,
 		WarmupCount: s.warmup,
+		ServiceP50:  time.Duration(s.service.ValueAtQuantile(50)) * time.Microsecond,
+		ServiceP99:  time.Duration(s.service.ValueAtQuantile(99)) * time.Microsecond,
 	}
 	for c, n := range s.codes {
 		sum.Count += n

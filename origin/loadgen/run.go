@@ -162,7 +162,7 @@ func (b *bench) connectAudience(ctx context.Context) (*audience, error) {
 // purchases on the naive baseline and the same reads on the static server.
 func (b *bench) standard(ctx context.Context, o *outcome) error {
 	cfg := b.cfg
-	led := newLedger(len(b.plan.SKUs))
+	led := newLedger()
 	actx, stopAudience := context.WithCancel(ctx)
 	defer stopAudience()
 	aud, err := b.connectAudience(actx)
@@ -188,7 +188,7 @@ func (b *bench) standard(ctx context.Context, o *outcome) error {
 		converged := aud.converged(ctx, final, 10*time.Second)
 		stopAudience()
 		aud.wg.Wait()
-		fs := aud.stats(led, sys.Start, sys.Start.Add(sys.Warmup))
+		fs := aud.stats()
 		fs.ConnectFailed = len(aud.viewers) - fs.Connected
 		fs.Converged = converged
 		sys.Feed = &fs
@@ -202,7 +202,7 @@ func (b *bench) standard(ctx context.Context, o *outcome) error {
 
 	baseWarm := min(cfg.Warmup, 5*time.Second)
 	if cfg.NaiveURL != "" && cfg.PurchaseRate > 0 {
-		nled := newLedger(len(b.plan.SKUs))
+		nled := newLedger()
 		naive, err := b.runPhase(ctx, loadSpec{
 			name: "naive baseline", purchaseRate: cfg.PurchaseRate, purchaseURLs: []string{cfg.NaiveURL},
 			warmup: baseWarm, duration: cfg.BaselineDuration, led: nled,

@@ -236,8 +236,8 @@ func TestInvariantsCatchViolations(t *testing.T) {
 	sku := plan.SKUs[plan.hot[0]]
 
 	// A buyer confirmed an order the database does not hold.
-	led := newLedger(len(plan.SKUs))
-	led.confirm(confirmedOrder{OrderID: "01JLOSTLOSTLOSTLOSTLOSTLOS", Buyer: "ghost", Key: "k", SKU: plan.hot[0]}, 1, time.Now())
+	led := newLedger()
+	led.confirm(confirmedOrder{OrderID: "01JLOSTLOSTLOSTLOSTLOSTLOS", Buyer: "ghost", Key: "k", SKU: plan.hot[0]})
 	v, err := checkSystem(ctx, db, rdb, cfg.RedisPrefix, plan, led, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -254,17 +254,26 @@ func TestInvariantsCatchViolations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v, err = checkSystem(ctx, db, rdb, cfg.RedisPrefix, plan, newLedger(len(plan.SKUs)), 0)
+	v, err = checkSystem(ctx, db, rdb, cfg.RedisPrefix, plan, newLedger(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantFailed(t, v, "units sold = order rows' units", "nobody over their limit", "no order nobody was told of")
 
+	// A purchase the buyer was refused for certain, whose order exists.
+	refusedLed := newLedger()
+	refusedLed.refused("intruder", "stray-0")
+	v, err = checkSystem(ctx, db, rdb, cfg.RedisPrefix, plan, refusedLed, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFailed(t, v, "a refused purchase left no order")
+
 	// Redis drifting from the database, below zero.
 	if err := rdb.HSet(ctx, cfg.RedisPrefix+"sku:"+sku.ID, "sold", sku.Stock+5).Err(); err != nil {
 		t.Fatal(err)
 	}
-	v, err = checkSystem(ctx, db, rdb, cfg.RedisPrefix, plan, newLedger(len(plan.SKUs)), 0)
+	v, err = checkSystem(ctx, db, rdb, cfg.RedisPrefix, plan, newLedger(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +285,7 @@ func TestInvariantsCatchViolations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err = checkNaive(ctx, db, plan, newLedger(len(plan.SKUs)))
+	v, err = checkNaive(ctx, db, plan, newLedger())
 	if err != nil {
 		t.Fatal(err)
 	}

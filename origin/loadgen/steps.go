@@ -35,7 +35,7 @@ type step struct {
 func (b *bench) capacity(ctx context.Context, o *outcome) error {
 	cfg := b.cfg
 	t := cfg.Targets
-	led, nled := newLedger(len(b.plan.SKUs)), newLedger(len(b.plan.SKUs))
+	led, nled := newLedger(), newLedger()
 	plans := []struct {
 		name, kind string
 		baseline   bool
@@ -121,16 +121,16 @@ func (b *bench) search(ctx context.Context, name, kind string, rates []float64, 
 
 // slowest is the phase's operation with the highest p99, resent purchases
 // aside (their answers come from the idempotency cache); its error count
-// is the whole phase's.
+// is the whole phase's, resent purchases included.
 func slowest(ph phaseResult) summary {
 	var worst summary
 	var count, unexpected int64
 	for _, op := range ph.Ops {
+		count += op.Count
+		unexpected += op.Unexpected
 		if op.Name == opPurchaseResent {
 			continue
 		}
-		count += op.Count
-		unexpected += op.Unexpected
 		if op.Count > 0 && (worst.Name == "" || op.P99 > worst.P99) {
 			worst = op
 		}

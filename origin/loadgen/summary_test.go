@@ -147,7 +147,7 @@ func sampleOutcome(t *testing.T) *outcome {
 		Loads: loads, Ops: []summary{purchase, resent, edge, origin},
 		Feed: &feedStats{
 			Viewers: 10, Connected: 9, ConnectFailed: 1, Converged: 9, Events: 1234, Reordered: 1, Malformed: 2,
-			Lag: lag, Matched: 300, BeforeAnswer: 3, Unmatched: 4,
+			Lag: lag, Early: 3,
 			FirstErrors: []string{"viewer 3: " + hostile, "connect: " + strings.Repeat("x|", 400)},
 		},
 		CPU: []cpuUse{{Name: "redis-server", Procs: 1, Cores: 0.8}, {Name: "evil|proc\nname", Procs: 2, Cores: 0.1}},
