@@ -137,12 +137,16 @@ func LoadRun(args []string, getenv func(string) string) (Config, error) {
 	s.String(&readSteps, "step-read-rates", "LOADGEN_STEP_READ_RATES", "2500,5000,7500,10000,15000,20000,25000,30000,40000", "stock read rates of the capacity search, ascending")
 	s.Duration(&c.StepDuration, "step-duration", "LOADGEN_STEP_DURATION", 10*time.Second, "measured load of each step (after its settle)")
 	s.Duration(&c.StepSettle, "step-settle", "LOADGEN_STEP_SETTLE", 3*time.Second, "load before each step's measured window (the rate rises over its first half)")
-	s.String(&c.OutDir, "out", "LOADGEN_OUT", ".run/bench/latest", "report folder")
+	s.String(&c.OutDir, "out", "LOADGEN_OUT", "", "report folder (default: .run/bench/ and the UTC time)")
 	s.Int(&seed, "seed", "LOADGEN_SEED", 1, "seed of the run's random choices")
 	s.String(&c.Machine, "machine", "LOADGEN_MACHINE", "", "what the report says the run ran on (default: read from this machine)")
 	s.String(&c.CPUProfile, "cpuprofile", "LOADGEN_CPUPROFILE", "", "write the load generator's own CPU profile to this file")
 	err := s.Parse(args)
 	c.OriginURLs, c.WaitURLs = splitList(origins), splitList(waits)
+	if c.OutDir == "" {
+		// A new folder per run: a report is never written over another.
+		c.OutDir = filepath.Join(".run", "bench", time.Now().UTC().Format("20060102T150405Z"))
+	}
 	c.Seed = uint64(max(seed, 0))
 	var stepErr error
 	if c.StepRates, stepErr = parseRates(steps); stepErr != nil {

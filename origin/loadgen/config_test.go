@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -239,11 +240,21 @@ func TestLoadRunRefusesBadValues(t *testing.T) {
 	}
 	// REDIS_ADDR and REDIS_PREFIX fall back to their defaults when the
 	// variable is empty; the flag can still empty them.
-	for _, tc := range []struct{ flag, env string }{{"--redis-addr=", "REDIS_ADDR"}, {"--redis-prefix=", "REDIS_PREFIX"}, {"--step-rates=", "LOADGEN_STEP_RATES"}, {"--out=", "LOADGEN_OUT"}} {
+	for _, tc := range []struct{ flag, env string }{{"--redis-addr=", "REDIS_ADDR"}, {"--redis-prefix=", "REDIS_PREFIX"}, {"--step-rates=", "LOADGEN_STEP_RATES"}} {
 		_, err := LoadRun([]string{tc.flag}, runEnv())
 		if err == nil || !strings.Contains(err.Error(), tc.env) {
 			t.Errorf("%s: got error %v, want one naming %s", tc.flag, err, tc.env)
 		}
+	}
+}
+
+func TestLoadRunOutDefaultsToANewFolder(t *testing.T) {
+	cfg, err := LoadRun([]string{"--out="}, runEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(cfg.OutDir, filepath.Join(".run", "bench")+string(filepath.Separator)) || strings.HasSuffix(cfg.OutDir, "latest") {
+		t.Errorf("OutDir = %q, want a timestamped folder under .run/bench", cfg.OutDir)
 	}
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"iter"
+	"slices"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -60,31 +62,33 @@ const maxSendDelayP99 = 100_000
 // goroutine starts.
 const tick = 500 * time.Microsecond
 
-// schedule returns the due offsets of every operation: one every 1/rate
-// seconds, sparser during the ramp.
-func (p pacer) schedule() []time.Duration {
-	var out []time.Duration
+// offsets yields the due offset of every operation: one every 1/rate
+// seconds, sparser during the ramp. They are computed as they are needed,
+// not held: a long run at a high rate has hundreds of millions.
+func (p pacer) offsets(yield func(time.Duration) bool) {
 	if p.rate <= 0 || p.duration <= 0 {
-		return out
+		return
 	}
-	out = make([]time.Duration, 0, int(p.rate*p.duration.Seconds())+1)
 	ramp := min(p.ramp, p.duration).Seconds()
 	end := p.duration.Seconds()
 	// Through the ramp the gaps are summed; past it each offset is
 	// computed from the ramp's end, so rounding never adds an operation.
 	t := 0.0
 	for ; t < ramp && t < end; t += 1 / (p.rate * (0.1 + 0.9*t/ramp)) {
-		out = append(out, time.Duration(t*float64(time.Second)))
+		if !yield(time.Duration(t * float64(time.Second))) {
+			return
+		}
 	}
 	for k := 0.0; ; k++ {
 		at := t + k/p.rate
-		if at >= end-1e-9 {
-			break
+		if at >= end-1e-9 || !yield(time.Duration(at*float64(time.Second))) {
+			return
 		}
-		out = append(out, time.Duration(at*float64(time.Second)))
 	}
-	return out
 }
+
+// schedule returns every due offset (for tests and small schedules).
+func (p pacer) schedule() []time.Duration { return slices.Collect(p.offsets) }
 
 // run hands every operation to dispatch when it comes due, with its due
 // time; dispatch queues it and returns at once, false when it had to
@@ -93,37 +97,43 @@ func (p pacer) schedule() []time.Duration {
 // or ctx ended.
 func (p pacer) run(ctx context.Context, start time.Time, dispatch func(seq int64, due time.Time) bool) paceResult {
 	res := paceResult{SendDelay: hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 2)}
-	offsets := p.schedule()
-	res.Due = int64(len(offsets))
+	for range p.offsets {
+		res.Due++
+	}
+	next, stop := iter.Pull(p.offsets)
+	defer stop()
+	// offset holds the next operation's offset; i is its number.
+	offset, more := next()
 	giveUp := start.Add(p.duration + p.grace)
-	i := 0
-	for i < len(offsets) && ctx.Err() == nil {
+	var i int64
+	for more && ctx.Err() == nil {
 		now := time.Now()
 		if now.After(giveUp) {
 			break
 		}
-		if d := start.Add(offsets[i]); d.After(now) {
+		if d := start.Add(offset); d.After(now) {
 			sleep(ctx, min(d.Sub(now), tick))
 			continue
 		}
 		// Hand over everything that has come due, each with its own due
 		// time.
-		for i < len(offsets) && !start.Add(offsets[i]).After(now) && ctx.Err() == nil {
-			d := start.Add(offsets[i])
+		for more && !start.Add(offset).After(now) && ctx.Err() == nil {
+			d := start.Add(offset)
 			if !d.Before(p.measure) {
 				_ = res.SendDelay.RecordValue(max(time.Since(d).Microseconds(), 0))
 			}
-			if !dispatch(int64(i), d) {
+			if !dispatch(i, d) {
 				res.NotSent++
 			}
 			res.Sent++
 			i++
+			offset, more = next()
 			if time.Now().After(giveUp) {
 				break
 			}
 		}
 	}
-	res.Skipped = res.Due - int64(i)
+	res.Skipped = res.Due - i
 	res.Elapsed = time.Since(start)
 	return res
 }

@@ -191,9 +191,10 @@ FROM naive_products p WHERE p.sku = ?`, p.buyer, p.sku).
 		return receipt{}, dbError("insert order", err)
 	}
 	if err := tx.Commit(); err != nil {
-		// The COMMIT may have landed before the connection failed; the
-		// client's retry with the same key then finds the order.
-		return receipt{}, dbError("commit", err)
+		// The COMMIT may have landed before the connection failed, so
+		// this is no 503 (which promises nothing was sold): a 500, whose
+		// outcome the client settles by retrying with the same key.
+		return receipt{}, fmt.Errorf("naiveorigin: commit: %w", err)
 	}
 	return r, nil
 }
