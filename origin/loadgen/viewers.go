@@ -18,14 +18,6 @@ import (
 	"livecommerce/internal/stock"
 )
 
-// Lag is recorded per page in microseconds up to a minute, to two
-// significant digits (1%): about 20 KiB of counters per page, where three
-// digits would cost 140 KiB each.
-const (
-	lagMaxMicros = int64(time.Minute / time.Microsecond)
-	lagDigits    = 2
-)
-
 // viewer is one live page: an event stream read by its own goroutine.
 type viewer struct {
 	n        int
@@ -61,7 +53,7 @@ func newAudience(plan *Plan, feedURL string, n int) (*audience, error) {
 	}
 	a := &audience{plan: plan, addr: u.Host}
 	for i := range n {
-		a.viewers = append(a.viewers, &viewer{n: i, live: i % len(plan.Lives), versions: make([]atomic.Int64, plan.cfg.SKUsPerLive), lag: hdrhistogram.New(1, lagMaxMicros, lagDigits)})
+		a.viewers = append(a.viewers, &viewer{n: i, live: i % len(plan.Lives), versions: make([]atomic.Int64, plan.cfg.SKUsPerLive), lag: feedclient.NewLagHistogram()})
 	}
 	return a, nil
 }
@@ -201,7 +193,7 @@ func (a *audience) handle(v *viewer, b sseclient.Block, now time.Time) {
 				v.early++
 				lag = 0
 			}
-			_ = v.lag.RecordValue(min(lag, lagMaxMicros))
+			_ = v.lag.RecordValue(min(lag, feedclient.LagMax))
 		}
 	}
 }
@@ -254,7 +246,7 @@ type feedStats struct {
 // stats merges what the viewers saw.
 func (a *audience) stats() feedStats {
 	fs := feedStats{Viewers: len(a.viewers), Connected: int(a.connected.Load())}
-	lag := hdrhistogram.New(1, lagMaxMicros, lagDigits)
+	lag := feedclient.NewLagHistogram()
 	for _, v := range a.viewers {
 		fs.Events += v.events
 		fs.Reordered += v.reordered

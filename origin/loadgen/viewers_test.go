@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"livecommerce/internal/feedclient"
 	"livecommerce/internal/sseclient"
 	"livecommerce/internal/stock"
 )
@@ -168,7 +169,7 @@ func TestAudienceRecordsLag(t *testing.T) {
 	// A lag past the histogram's range is kept at its top, not lost.
 	a.recording.Store(true)
 	a.handle(v, stockEvent(t, p, 4, 9, 1), eventTime.Add(time.Hour))
-	if v.lag.TotalCount() != 3 || v.lag.Max() < lagMaxMicros*99/100 {
+	if v.lag.TotalCount() != 3 || v.lag.Max() < feedclient.LagMax*99/100 {
 		t.Errorf("an hour's lag: count %d, max %d µs", v.lag.TotalCount(), v.lag.Max())
 	}
 }

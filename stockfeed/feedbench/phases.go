@@ -282,7 +282,7 @@ func waitViewers(viewers []*viewer, timeout time.Duration) bool {
 // collect merges what the viewers saw; they have all stopped. want is
 // the last published versions per live, then per sku.
 func (r *feedResult) collect(viewers []*viewer, want [][]int64) {
-	r.lag = hdrhistogram.New(0, lagMaxMicros, lagDigits)
+	r.lag = feedclient.NewLagHistogram()
 	r.dropped = map[string]int{}
 	for i, v := range viewers {
 		if r.connectErrs[i] != nil {

@@ -14,14 +14,6 @@ import (
 	"livecommerce/internal/stock"
 )
 
-// Lag is recorded in microseconds up to a minute, to two significant
-// digits (1%): about 20 KiB of counters per viewer, where three digits
-// would cost 140 KiB each and 1.4 GB for 10,000 viewers.
-const (
-	lagMaxMicros = int64(time.Minute / time.Microsecond)
-	lagDigits    = 2
-)
-
 // viewer is one simulated live page: an event stream, read by its own
 // goroutine, that records what it sees without sharing a lock with the
 // other viewers.
@@ -52,7 +44,7 @@ func newViewer(live int, liveID string, skus map[string]int) *viewer {
 		liveID:   liveID,
 		skus:     skus,
 		versions: make([]atomic.Int64, len(skus)),
-		lag:      hdrhistogram.New(0, lagMaxMicros, lagDigits),
+		lag:      feedclient.NewLagHistogram(),
 		done:     make(chan struct{}),
 	}
 }
@@ -149,7 +141,7 @@ func (v *viewer) onStock(b sseclient.Block, now time.Time) {
 	}
 	v.events++
 	lag := now.Sub(c.UpdatedAt).Microseconds()
-	_ = v.lag.RecordValue(min(max(lag, 0), lagMaxMicros))
+	_ = v.lag.RecordValue(min(max(lag, 0), feedclient.LagMax))
 	if c.Version <= v.versions[i].Load() {
 		v.reordered++
 		return
