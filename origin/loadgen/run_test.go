@@ -71,8 +71,8 @@ func startSystem(t *testing.T) *testSystem {
 		"BUYER_JWT_SECRET":             origintest.Secret,
 		"MERCHANT_API_KEY":             o.Key,
 		"LOADGEN_PURCHASE_RATE":        "40",
-		"LOADGEN_READ_RATE":            "300",
-		"LOADGEN_SSE_CLIENTS":          "30",
+		"LOADGEN_READ_RATE":            "100",
+		"LOADGEN_SSE_CLIENTS":          "12",
 		"LOADGEN_LIVES":                "3",
 		"LOADGEN_SKUS_PER_LIVE":        "3",
 		"LOADGEN_WARMUP":               "1s",
@@ -81,7 +81,7 @@ func startSystem(t *testing.T) *testSystem {
 		"LOADGEN_CONNECTIONS":          "4",
 		"LOADGEN_PURCHASE_CONNECTIONS": "8",
 		"LOADGEN_STEP_RATES":           "20,40",
-		"LOADGEN_STEP_READ_RATES":      "100,200",
+		"LOADGEN_STEP_READ_RATES":      "50,100",
 		"LOADGEN_STEP_DURATION":        "1s",
 		"LOADGEN_MACHINE":              "the test machine",
 		"LOADGEN_OUT":                  t.TempDir(),
@@ -138,7 +138,7 @@ func TestStandardRunPasses(t *testing.T) {
 		}
 	}
 	f := sysPhase.Feed
-	if f == nil || f.Connected != 30 || f.Converged != 30 || f.Events == 0 || f.Lag.Count == 0 {
+	if f == nil || f.Connected != 12 || f.Converged != 12 || f.Events == 0 || f.Lag.Count == 0 {
 		t.Errorf("live pages: %+v", f)
 	}
 	for _, want := range []string{"**Verdict: PASS**", "| invariants: system under test | PASS |", "## Baselines", "the test machine"} {

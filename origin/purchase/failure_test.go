@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -1040,8 +1041,10 @@ func TestStockEventsFollowPurchases(t *testing.T) {
 	}
 	wg.Wait()
 	var last int64
+	first := int64(math.MaxInt64)
 	for v := range versions {
 		last = max(last, v)
+		first = min(first, v)
 	}
 
 	var events []stock.Event
@@ -1053,6 +1056,12 @@ collect:
 			ev, err := stock.DecodeEvent(m.Data)
 			if err != nil {
 				t.Errorf("event %q: %v", m.Data, err)
+				continue
+			}
+			if ev.Version < first {
+				// The product's creation (version 1), published by the
+				// upsert before any purchase: on a busy machine it can
+				// reach this subscriber after SetUpLive returned.
 				continue
 			}
 			events = append(events, ev)
