@@ -141,6 +141,9 @@ func (b *bench) runPhase(ctx context.Context, spec loadSpec) (phaseResult, error
 	}
 	var stats []*opStats
 	var all []*lanes
+	// The pacers start only once every connection set is open: an error
+	// on the way must not leave one running against closed lanes.
+	var pacers []func()
 	defer func() {
 		for _, ls := range all {
 			ls.close()
@@ -161,7 +164,7 @@ func (b *bench) runPhase(ctx context.Context, spec loadSpec) (phaseResult, error
 		run := func(l *lane, seq int64, due time.Time) { b.buyer.purchase(l, phase, seq, due, st, spec.led) }
 		drop := func(seq int64, due time.Time) { st.first.record(due, time.Now(), codeGaveUp) }
 		p := pacer{rate: spec.purchaseRate, duration: total, grace: grace, ramp: spec.warmup / 2, measure: measure}
-		wg.Go(func() {
+		pacers = append(pacers, func() {
 			pr := p.run(ctx, start, func(seq int64, due time.Time) bool {
 				// Server by seq, lane by the rest: every lane of every
 				// server gets its share.
@@ -210,7 +213,7 @@ func (b *bench) runPhase(ctx context.Context, spec loadSpec) (phaseResult, error
 			return len(spec.reads) - 1
 		}
 		p := pacer{rate: spec.readRate, duration: total, grace: grace, ramp: spec.warmup / 2, measure: measure}
-		wg.Go(func() {
+		pacers = append(pacers, func() {
 			pr := p.run(ctx, start, func(seq int64, due time.Time) bool {
 				i := pick(seq)
 				n := int64(len(sets[i]))
@@ -232,6 +235,9 @@ func (b *bench) runPhase(ctx context.Context, spec loadSpec) (phaseResult, error
 			}
 			addLoad("stock reads", spec.readRate, pr, answered)
 		})
+	}
+	for _, run := range pacers {
+		wg.Go(run)
 	}
 	// CPU is read at the measured window's edges, on timers, since the
 	// pacers return only when the last answer is in.

@@ -30,6 +30,7 @@ type lane struct {
 	addr    string // host:port
 	timeout time.Duration
 	conn    net.Conn
+	lr      io.LimitedReader // under br: bounds what one answer may send, headers included
 	br      *bufio.Reader
 	jobs    chan job
 	body    []byte // the last answer's body, reused
@@ -150,8 +151,12 @@ func (l *lane) try(req []byte) (a answer, idleClosed bool) {
 		if err != nil {
 			return answer{failCode: failCode(err)}, false
 		}
-		l.conn, l.br = c, bufio.NewReaderSize(c, 8<<10)
+		l.conn, l.lr = c, io.LimitedReader{R: c}
+		l.br = bufio.NewReaderSize(&l.lr, 8<<10)
 	}
+	// A server that sends headers without end runs into the limit, an
+	// error, instead of the tool's memory.
+	l.lr.N = maxAnswer + 64<<10
 	if err := l.conn.SetDeadline(time.Now().Add(l.timeout)); err != nil {
 		l.close()
 		return answer{failCode: codeConnection}, false

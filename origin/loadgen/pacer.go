@@ -42,7 +42,6 @@ type paceResult struct {
 	// SendDelay is how late operations due in the measured window started
 	// (µs), past their due time.
 	SendDelay *hdrhistogram.Histogram
-	Elapsed   time.Duration // from start to the last operation's end
 }
 
 // KeptUp reports whether the sender delivered the requested rate: every
@@ -134,7 +133,6 @@ func (p pacer) run(ctx context.Context, start time.Time, dispatch func(seq int64
 		}
 	}
 	res.Skipped = res.Due - i
-	res.Elapsed = time.Since(start)
 	return res
 }
 

@@ -101,10 +101,6 @@ const (
 	buyFlash                      // a purchase of the sku that sells out
 )
 
-func (k purchaseKind) String() string {
-	return [...]string{"normal", "retry", "greedy", "flash"}[k]
-}
-
 // purchaseOrder is one purchase to send.
 type purchaseOrder struct {
 	Kind  purchaseKind

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -269,6 +268,3 @@ func judgeStandard(cfg Config, sys phaseResult) []check {
 	}
 	return out
 }
-
-// errInterrupted is returned when the run was stopped before its end.
-var errInterrupted = errors.New("interrupted")
