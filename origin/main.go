@@ -138,18 +138,24 @@ func runMigrate(ctx context.Context, args []string, out io.Writer, getenv func(s
 func token(args []string, out io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("origin token", flag.ContinueOnError)
 	s := envflag.New(fs, getenv)
-	var buyer, secret string
+	var buyer string
 	var ttl time.Duration
+	var cfg app.Config
 	s.String(&buyer, "buyer", "BUYER_ID", "", "buyer id (required)")
-	s.String(&secret, "jwt-secret", "BUYER_JWT_SECRET", "", "HS256 secret (required)")
-	s.Duration(&ttl, "ttl", "TOKEN_TTL", time.Hour, "lifetime of the token")
+	// The origins' own settings, so the token carries the iss and aud they
+	// require and never outlives what they accept.
+	app.BindBuyerToken(s, &cfg)
+	s.Duration(&ttl, "ttl", "TOKEN_TTL", time.Hour, "lifetime of the token (at most BUYER_JWT_MAX_TTL)")
 	if err := s.Parse(args); err != nil {
 		return err
 	}
-	if len(secret) < 16 {
-		return errors.New("BUYER_JWT_SECRET: required, at least 16 bytes")
+	if err := cfg.ValidateBuyerToken(); err != nil {
+		return err
 	}
-	tok, err := buyertoken.Issue([]byte(secret), buyer, ttl, time.Now())
+	if ttl > cfg.JWTMaxTTL {
+		return fmt.Errorf("--ttl: %s is above BUYER_JWT_MAX_TTL (%s)", ttl, cfg.JWTMaxTTL)
+	}
+	tok, err := buyertoken.Issue([]byte(cfg.JWTSecret), buyer, ttl, time.Now(), cfg.BuyerTokenOptions()...)
 	if err != nil {
 		return fmt.Errorf("--buyer/--ttl: %w", err)
 	}

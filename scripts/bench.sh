@@ -41,7 +41,7 @@ export LOG_LEVEL=warn
 BUYER_JWT_SECRET=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 export BUYER_JWT_SECRET
 
-ports=(18000 18001 18080 18081 18082 18090 18091 19102)
+ports=(18000 18001 18080 18081 18082 18090 18091 19101 19102 19103 19104)
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 shutdown() {
@@ -103,9 +103,9 @@ MERCHANT_API_KEY=$(bin/origin merchant create --name "Load test" | sed -n 's/^ap
 export MERCHANT_API_KEY
 
 say "bench: starting the system and the baselines"
-start origin-1 bin/origin serve --addr 127.0.0.1:18080
-start origin-2 bin/origin serve --addr 127.0.0.1:18082
-start stockfeed bin/stockfeed --addr 127.0.0.1:18081
+start origin-1 bin/origin serve --addr 127.0.0.1:18080 --ops-addr 127.0.0.1:19101
+start origin-2 bin/origin serve --addr 127.0.0.1:18082 --ops-addr 127.0.0.1:19104
+start stockfeed bin/stockfeed --addr 127.0.0.1:18081 --ops-addr 127.0.0.1:19103
 start edge-invalidator bin/edge-invalidator --addr 127.0.0.1:19102 \
   --varnish-urls http://127.0.0.1:18001 --consumer edge-invalidator-bench
 start edge bin/cdn-config edge --addr 127.0.0.1:18000 --purge-addr 127.0.0.1:18001 \

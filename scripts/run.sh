@@ -97,7 +97,9 @@ bash "$ROOT/scripts/build.sh"
 cd "$ROOT"
 
 if [ -z "${BUYER_JWT_SECRET:-}" ]; then
-  if [ ! -s "$RUN_DIR/dev-secret" ]; then
+  # The origins refuse a secret under 32 bytes: one written before that rule is replaced.
+  dev_secret=$(cat "$RUN_DIR/dev-secret" 2>/dev/null || true)
+  if [ "${#dev_secret}" -lt 32 ]; then
     (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$RUN_DIR/dev-secret")
   fi
   BUYER_JWT_SECRET=$(<"$RUN_DIR/dev-secret")
@@ -108,9 +110,10 @@ bin/origin migrate 2>&1 | fmt_logs migrate || die "run: origin migrate failed"
 
 # The services, in start order. A new service is one more line here (and a package in build.sh).
 # Two origins, so that the edge's load balancing and health checks are what a newcomer sees.
-start origin-1 bin/origin serve --addr 127.0.0.1:8080
-start origin-2 bin/origin serve --addr 127.0.0.1:8082
-start stockfeed bin/stockfeed --addr 127.0.0.1:8081
+# Each has its ops listener (/healthz, /readyz, /metrics) on a port of its own, off the edge.
+start origin-1 bin/origin serve --addr 127.0.0.1:8080 --ops-addr 127.0.0.1:9101
+start origin-2 bin/origin serve --addr 127.0.0.1:8082 --ops-addr 127.0.0.1:9104
+start stockfeed bin/stockfeed --addr 127.0.0.1:8081 --ops-addr 127.0.0.1:9103
 start edge-invalidator bin/edge-invalidator --addr 127.0.0.1:9102
 start edge bin/cdn-config edge --purge-addr 127.0.0.1:8001 \
   --origins 127.0.0.1:8080,127.0.0.1:8082 --feeds 127.0.0.1:8081 --work-dir "$RUN_DIR/edge"

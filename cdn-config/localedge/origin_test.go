@@ -18,7 +18,7 @@ import (
 // of one sku, whatever their status.
 func originStockReads(t testing.TB, o *origintest.Env) int64 {
 	t.Helper()
-	res, err := http.Get(o.URL + "/metrics")
+	res, err := http.Get(o.OpsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

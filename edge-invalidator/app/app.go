@@ -27,6 +27,7 @@ import (
 	"livecommerce/internal/applog"
 	"livecommerce/internal/depguard"
 	"livecommerce/internal/envflag"
+	"livecommerce/internal/natsconn"
 	"livecommerce/internal/stock"
 	"livecommerce/internal/stockstream"
 )
@@ -45,6 +46,7 @@ var consumerName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 type Config struct {
 	Addr           string
 	NATSURL        string
+	NATSCreds      string // a .creds file; "" = none
 	StreamReplicas int
 	Backend        string
 	Consumer       string
@@ -76,6 +78,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	s := envflag.New(fs, getenv)
 	s.String(&c.Addr, "addr", "EDGE_INVALIDATOR_ADDR", ":9102", "ops HTTP address (/healthz, /readyz, /metrics)")
 	s.String(&c.NATSURL, "nats-url", "NATS_URL", nats.DefaultURL, "NATS server URL")
+	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS .creds file (user JWT and seed) to sign in with (empty: none)")
 	s.Int(&c.StreamReplicas, "stream-replicas", "STOCK_STREAM_REPLICAS", 1, "replicas of the STOCK stream")
 	s.String(&c.Backend, "backend", "PURGE_BACKEND", BackendVarnish, "where to purge: varnish (the local edge) or cloudflare")
 	s.String(&c.Consumer, "consumer", "PURGE_CONSUMER", purge.ConsumerName, "durable JetStream consumer of this edge's invalidator")
@@ -117,6 +120,10 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 	}
 	var errs []error
+	// Not echoed: NATS_URL may carry a password.
+	if err := natsconn.Check(c.NATSURL, c.NATSCreds); err != nil {
+		errs = append(errs, err)
+	}
 	// Building the backend checks its settings; it makes no request.
 	if _, _, err := c.newBackend(); err != nil {
 		errs = append(errs, err)
@@ -179,12 +186,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("edge-invalidator"), nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", slog.Any("error", err)) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", slog.String("url", nc.ConnectedUrl())) }))
+	nc, err := natsconn.Connect(cfg.NATSURL, "edge-invalidator", natsconn.Options{Creds: cfg.NATSCreds}, log)
 	if err != nil {
-		return fmt.Errorf("NATS_URL: %w", err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)

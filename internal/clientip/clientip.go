@@ -93,3 +93,31 @@ func (p Proxies) OfHostPort(remote, xff string) string {
 	}
 	return p.Of(ap.Addr(), xff)
 }
+
+// ipv6LimitBits is the IPv6 prefix a per-client limit counts as one client.
+// A subscriber line is normally given at least a /64 (RFC 6177) and SLAAC
+// privacy addresses let a host pick a fresh one inside it at will, so
+// counting single IPv6 addresses would give one client unlimited quota.
+const ipv6LimitBits = 64
+
+// LimitKey returns the key per-client limits and caps count addr under: an
+// IPv4 address itself (an IPv4-mapped IPv6 address in its IPv4 form), or
+// the /64 an IPv6 address belongs to, as "2001:db8:1:2::/64". A zone is
+// dropped. Input that is not an IP address is returned unchanged, so a
+// caller that already keyed on it keeps the same key.
+func LimitKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	// Prefix drops the zone and masks the interface bits.
+	p, err := a.Prefix(ipv6LimitBits)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}

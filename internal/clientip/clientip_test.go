@@ -254,3 +254,95 @@ func FuzzOf(f *testing.F) {
 		t.Fatalf("Of(%s, %q) = %q: not reached through trusted hops within 16 entries", remote, xff, got)
 	})
 }
+
+func TestLimitKey(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"ipv4", "203.0.113.7", "203.0.113.7"},
+		{"ipv4 loopback", "127.0.0.1", "127.0.0.1"},
+		{"ipv4-mapped", "::ffff:203.0.113.7", "203.0.113.7"},
+		{"ipv4-mapped hex", "::ffff:cb00:7107", "203.0.113.7"},
+		{"ipv6", "2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"},
+		{"ipv6 interface id zero", "2001:db8:1:2::", "2001:db8:1:2::/64"},
+		{"ipv6 upper case", "2001:DB8:1:2::FFFF", "2001:db8:1:2::/64"},
+		{"ipv6 loopback", "::1", "::/64"},
+		{"ipv6 zone dropped", "fe80::1%eth0", "fe80::/64"},
+		{"ipv6 other zone", "fe80::2%25wlan0", "fe80::/64"},
+		{"ipv4-compatible is not mapped", "::203.0.113.7", "::/64"},
+		{"empty", "", ""},
+		{"garbage", "not-an-ip", "not-an-ip"},
+		{"host and port", "203.0.113.7:80", "203.0.113.7:80"},
+		{"bracketed", "[2001:db8::1]", "[2001:db8::1]"},
+		{"already a prefix", "2001:db8:1:2::/64", "2001:db8:1:2::/64"},
+		{"ipv4 cidr", "10.0.0.0/8", "10.0.0.0/8"},
+		{"leading zeros", "010.0.0.1", "010.0.0.1"},
+		{"trailing space", "203.0.113.7 ", "203.0.113.7 "},
+		{"NUL", "203.0.113.7\x00", "203.0.113.7\x00"},
+		{"oversized", strings.Repeat("1", 4096), strings.Repeat("1", 4096)},
+	}
+	for _, tt := range tests {
+		if got := clientip.LimitKey(tt.in); got != tt.want {
+			t.Errorf("%s: LimitKey(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestLimitKeyGroups: addresses one client can pick (a single /64) share a
+// key, and neighbouring /64s, which are other subscribers, do not.
+func TestLimitKeyGroups(t *testing.T) {
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", true},
+		{"2001:db8:1:2:1234:5678:9abc:def0", "2001:db8:1:2::dead:beef", true},
+		{"fe80::1%eth0", "fe80::2%eth1", true},
+		{"2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"2001:db8:1:2::1", "2001:db9:1:2::1", false},
+		{"2001:db8::1", "2001:db8:0:0:8000::1", true},
+		{"2001:db8::1", "2001:db8:0:1::1", false},
+		{"203.0.113.7", "203.0.113.8", false},
+		{"203.0.113.7", "::ffff:203.0.113.7", true},
+		{"203.0.113.7", "::ffff:203.0.113.8", false},
+		// An IPv4 address and the IPv6 /64 that would hold its bytes are
+		// different clients.
+		{"0.0.0.1", "::1", false},
+	}
+	for _, tt := range tests {
+		ka, kb := clientip.LimitKey(tt.a), clientip.LimitKey(tt.b)
+		if got := ka == kb; got != tt.same {
+			t.Errorf("LimitKey(%q) = %q, LimitKey(%q) = %q: got same %v, want %v", tt.a, ka, tt.b, kb, got, tt.same)
+		}
+	}
+}
+
+func FuzzLimitKey(f *testing.F) {
+	for _, s := range []string{"", "203.0.113.7", "::ffff:203.0.113.7", "2001:db8:1:2::1", "fe80::1%eth0", "::1", "x", "2001:db8::/64"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k := clientip.LimitKey(s)
+		// A key is its own key, so keying twice never splits a client.
+		if again := clientip.LimitKey(k); again != k {
+			t.Fatalf("LimitKey(LimitKey(%q)) = %q, want %q", s, again, k)
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			if k != s {
+				t.Fatalf("LimitKey(%q) = %q, want the input unchanged", s, k)
+			}
+			return
+		}
+		if a = a.Unmap(); a.Is4() {
+			if k != a.String() {
+				t.Fatalf("LimitKey(%q) = %q, want %q", s, k, a)
+			}
+			return
+		}
+		p, err := netip.ParsePrefix(k)
+		if err != nil || p.Bits() != 64 || p != p.Masked() || !p.Contains(a.WithZone("")) {
+			t.Fatalf("LimitKey(%q) = %q, want the masked /64 holding it", s, k)
+		}
+	})
+}

@@ -118,3 +118,11 @@ func (s *Set) Bool(p *bool, name, env string, def bool, u string) {
 	}
 	s.fs.BoolVar(p, name, def, usage(u, env))
 }
+
+// Secret binds a setting only the environment can give, such as a
+// password: a flag would put it in ps and shell history, so there is none,
+// and -h shows nothing of it. Name the variable in a neighbouring flag's
+// usage.
+func (s *Set) Secret(p *string, env string) {
+	*p, _ = s.lookup(env)
+}

@@ -188,3 +188,35 @@ func TestHelpShowsDefaultsNotTheEnvironment(t *testing.T) {
 		t.Errorf("help lacks the built-in default:\n%s", out.String())
 	}
 }
+
+// TestSecret: a secret comes from the environment only and has no flag.
+func TestSecret(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+		err  bool
+	}{
+		{"from the environment", map[string]string{"TEST_PASSWORD": "hunter2"}, nil, "hunter2", false},
+		{"unset", nil, nil, "", false},
+		{"no flag", map[string]string{"TEST_PASSWORD": "hunter2"}, []string{"-test-password", "x"}, "hunter2", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			var help strings.Builder
+			fs.SetOutput(&help)
+			s := envflag.New(fs, func(k string) string { return tc.env[k] })
+			var got string
+			s.Secret(&got, "TEST_PASSWORD")
+			err := s.Parse(tc.args)
+			if got != tc.want || (err != nil) != tc.err {
+				t.Errorf("got %q, %v; want %q, error %v", got, err, tc.want, tc.err)
+			}
+			fs.PrintDefaults()
+			if strings.Contains(help.String(), "hunter2") {
+				t.Errorf("help shows the secret: %s", help.String())
+			}
+		})
+	}
+}

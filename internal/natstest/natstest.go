@@ -38,7 +38,10 @@ func Start(t testing.TB) *Server {
 
 func (n *Server) start() {
 	n.t.Helper()
-	srv, err := server.NewServer(n.opts)
+	// A copy: NewServer fills in options (trusted keys from operators)
+	// that a second NewServer would refuse as conflicting.
+	opts := *n.opts
+	srv, err := server.NewServer(&opts)
 	if err != nil {
 		n.t.Fatalf("nats server: %v", err)
 	}

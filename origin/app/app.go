@@ -21,6 +21,9 @@ import (
 
 	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/depguard"
+	"livecommerce/internal/natsconn"
+	"livecommerce/internal/opsserver"
+	"livecommerce/internal/redisconn"
 	"livecommerce/internal/stockstream"
 	"livecommerce/origin/catalog"
 	"livecommerce/origin/httpapi"
@@ -81,21 +84,29 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Deps, error) {
 	// so waiting for more would hold buyers for seconds.
 	dbGuard := depguard.New("mysql", depguard.Settings{ConsecutiveFailures: 3, OnStateChange: onChange})
 
-	d.Redis = redis.NewClient(&redis.Options{
-		Addr: c.RedisAddr, DialTimeout: 500 * time.Millisecond,
-		ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
-		PoolSize: 128, MinIdleConns: 8, PoolTimeout: time.Second,
-	})
-	var err error
-	d.DB, err = mysqlstore.Open(ctx, c.MySQLDSN, c.MySQLMaxConns, dbGuard, mysqlstore.WithLogger(log), mysqlstore.WithBatchTimeout(c.CommitTimeout), mysqlstore.WithIOTimeout(30*time.Second))
+	ro, err := c.Redis.Options(c.RedisAddr)
+	if err != nil {
+		return nil, err
+	}
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = 500*time.Millisecond, 500*time.Millisecond, 500*time.Millisecond
+	ro.PoolSize, ro.MinIdleConns, ro.PoolTimeout = 128, 8, time.Second
+	// A password or certificate Redis refuses stops the start; Redis
+	// being down does not (the breaker and /readyz deal with that).
+	if err := redisconn.Verify(ctx, ro); err != nil {
+		return nil, fmt.Errorf("app: redis: %w", err)
+	}
+	d.Redis = redis.NewClient(ro)
+	// The read path and the merchants' API have breakers of their own:
+	// their failures (a flood of made-up ids, a huge upload timing out)
+	// must never refuse purchases.
+	d.DB, err = mysqlstore.Open(ctx, c.MySQLDSN, c.MySQLMaxConns, dbGuard, mysqlstore.WithLogger(log), mysqlstore.WithBatchTimeout(c.CommitTimeout), mysqlstore.WithIOTimeout(30*time.Second),
+		mysqlstore.WithReadGuard(depguard.New("mysql-reads", depguard.Settings{OnStateChange: onChange})),
+		mysqlstore.WithAdminGuard(depguard.New("mysql-admin", depguard.Settings{OnStateChange: onChange})))
 	if err != nil {
 		d.Redis.Close()
 		return nil, err
 	}
-	d.NATS, err = nats.Connect(c.NATSURL, nats.Name("origin"), nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.ReconnectBufSize(16<<20),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", slog.Any("error", err)) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", slog.String("url", nc.ConnectedUrl())) }))
+	d.NATS, err = natsconn.Connect(c.NATSURL, "origin", natsconn.Options{Creds: c.NATSCreds, ReconnectBufSize: 16 << 20}, log)
 	if err != nil {
 		d.Redis.Close()
 		d.DB.Close()
@@ -124,7 +135,7 @@ func Connect(ctx context.Context, c Config, log *slog.Logger) (*Deps, error) {
 		d.NATS.Close()
 		return nil, err
 	}
-	d.Inventory = inventory.New(d.Stock, d.DB, d.Publisher, log)
+	d.Inventory = inventory.New(d.Stock, d.DB, d.Publisher, log, inventory.WithUnknownTTL(c.UnknownTTL))
 	return d, nil
 }
 
@@ -145,6 +156,7 @@ type Server struct {
 	log       *slog.Logger
 	deps      *Deps
 	api       *httpapi.API
+	ops       *opsserver.Server
 	committer *purchase.Committer
 	auto      *reconcile.Auto
 	ln        *trackingListener
@@ -156,9 +168,9 @@ type Server struct {
 
 // Start connects, listens on cfg.Addr and serves in the background.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
-	verifier, err := buyertoken.NewVerifier([]byte(cfg.JWTSecret))
+	verifier, err := buyertoken.NewVerifier([]byte(cfg.JWTSecret), cfg.BuyerTokenOptions()...)
 	if err != nil {
-		return nil, fmt.Errorf("BUYER_JWT_SECRET: %w", err)
+		return nil, fmt.Errorf("BUYER_JWT_*: %w", err)
 	}
 	d, err := Connect(ctx, cfg, log)
 	if err != nil {
@@ -176,17 +188,25 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		PurchaseTimeout: cfg.PurchaseTimeout,
 		IPRate:          cfg.IPRate, IPBurst: cfg.IPBurst,
 		BuyerRate: cfg.BuyerRate, BuyerBurst: cfg.BuyerBurst,
+		ReadMissRate: cfg.ReadMissRate, ReadMissBurst: cfg.ReadMissBurst,
 		TrustedProxies: cfg.proxies(),
 	}, httpapi.Deps{
 		Reads:     stockread.New(d.Inventory, cfg.MicroCacheTTL),
 		Purchases: purchase.NewService(d.Stock, d.Inventory, d.DB.Guard(), d.DB, committer),
-		Catalog:   catalog.New(d.DB, d.Stock, d.Inventory, d.Publisher, log),
-		DB:        d.DB,
-		Verifier:  verifier,
-		Ready:     map[string]httpapi.Pinger{"redis": d.Stock, "mysql": d.DB},
-		Registry:  d.Registry,
-		Log:       log,
-	})
+		Catalog: catalog.New(catalog.Limits{RowsPerRequest: cfg.UploadMaxRows, ProductsPerLive: cfg.ProductsPerLive, LivesListed: cfg.LivesListed},
+			d.DB, d.Stock, d.Inventory, d.Publisher, log),
+		DB:       d.DB,
+		Verifier: verifier,
+		Ready:    map[string]httpapi.Pinger{"redis": d.Stock, "mysql": d.DB},
+		Log:      log,
+	}, d.Registry)
+	if err != nil {
+		committer.Close()
+		auto.Close()
+		d.Close()
+		return nil, err
+	}
+	ops, err := opsserver.Listen(cfg.OpsAddr, "OPS_ADDR", log)
 	if err != nil {
 		committer.Close()
 		auto.Close()
@@ -195,13 +215,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		ops.Shutdown(context.Background())
 		committer.Close()
 		auto.Close()
 		d.Close()
 		return nil, fmt.Errorf("ORIGIN_ADDR: listen on %s: %w", cfg.Addr, err)
 	}
 	tl := &trackingListener{Listener: ln, conns: map[net.Conn]struct{}{}}
-	s := &Server{cfg: cfg, log: log, deps: d, api: api, committer: committer, auto: auto, ln: tl, served: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: log, deps: d, api: api, ops: ops, committer: committer, auto: auto, ln: tl, served: make(chan error, 1)}
+	ops.Serve(opsserver.Handler(d.Registry, api.Ready))
 	go func() { s.served <- api.Listener(tl) }()
 	log.Info("origin listening", slog.String("addr", ln.Addr().String()))
 	return s, nil
@@ -209,6 +231,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// OpsAddr is the address of the ops listener (/healthz, /readyz,
+// /metrics).
+func (s *Server) OpsAddr() string { return s.ops.Addr() }
 
 // Deps exposes the connections (tests inspect Redis and MySQL through them).
 func (s *Server) Deps() *Deps { return s.deps }
@@ -259,6 +285,10 @@ wait:
 	s.committer.Close()
 	s.auto.Close()
 	s.deps.Close()
+	// Last, so that metrics stay readable while the origin drains.
+	if oerr := s.ops.Shutdown(ctx); oerr != nil && err == nil {
+		err = oerr
+	}
 	s.log.Info("origin stopped")
 	return err
 }

@@ -10,8 +10,14 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"livecommerce/internal/applog"
+	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/clientip"
 	"livecommerce/internal/envflag"
+	"livecommerce/internal/natsconn"
+	"livecommerce/internal/redisconn"
+	"livecommerce/origin/catalog"
+	"livecommerce/origin/inventory"
+	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/stockread"
 )
 
@@ -20,11 +26,16 @@ type Config struct {
 	Addr            string
 	RedisAddr       string
 	RedisPrefix     string
+	Redis           redisconn.Settings // ACL user, password, TLS
 	MySQLDSN        string
 	MySQLMaxConns   int
 	NATSURL         string
+	NATSCreds       string // a .creds file; "" = none
 	StreamReplicas  int
 	JWTSecret       string
+	JWTIssuer       string        // "": iss not checked
+	JWTAudience     string        // "": tokens with an aud refused
+	JWTMaxTTL       time.Duration // longest lifetime a buyer token may have left
 	MicroCacheTTL   time.Duration
 	PurchaseTimeout time.Duration
 	BatchWindow     time.Duration
@@ -39,6 +50,15 @@ type Config struct {
 	TrustedProxies  string
 	ShutdownAfter   time.Duration
 	LogLevel        string
+	// OpsAddr serves /healthz, /readyz and /metrics, off the public
+	// listener.
+	OpsAddr         string
+	ReadMissRate    float64
+	ReadMissBurst   int
+	UnknownTTL      time.Duration
+	UploadMaxRows   int
+	ProductsPerLive int
+	LivesListed     int
 }
 
 // DefaultMySQLDSN is the contract's development default.
@@ -48,8 +68,10 @@ const DefaultMySQLDSN = "root@tcp(127.0.0.1:3306)/livecommerce?parseTime=true"
 func BindCommon(s *envflag.Set, c *Config) {
 	s.String(&c.RedisAddr, "redis-addr", "REDIS_ADDR", "127.0.0.1:6379", "Redis address")
 	s.String(&c.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "lc:", "prefix of every Redis key")
+	redisconn.Bind(s, &c.Redis)
 	s.String(&c.MySQLDSN, "mysql-dsn", "MYSQL_DSN", DefaultMySQLDSN, "MySQL DSN of the database of record")
 	s.String(&c.NATSURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URL")
+	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS .creds file (user JWT and seed) to sign in with (empty: none)")
 	s.Int(&c.StreamReplicas, "stream-replicas", "STOCK_STREAM_REPLICAS", 1, "replicas of the STOCK stream (3 on a NATS cluster)")
 	s.String(&c.LogLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 }
@@ -61,7 +83,7 @@ func LoadServe(args []string, getenv func(string) string) (Config, error) {
 	s := envflag.New(fs, getenv)
 	BindCommon(s, &c)
 	s.String(&c.Addr, "addr", "ORIGIN_ADDR", ":8080", "listen address")
-	s.String(&c.JWTSecret, "jwt-secret", "BUYER_JWT_SECRET", "", "HS256 secret of buyer tokens (required, at least 16 bytes)")
+	BindBuyerToken(s, &c)
 	s.Int(&c.MySQLMaxConns, "mysql-max-conns", "MYSQL_MAX_CONNS", 32, "MySQL connection pool size")
 	s.Duration(&c.MicroCacheTTL, "microcache-ttl", "MICROCACHE_TTL", 200*time.Millisecond, "how long a stock read is reused in process (at most 250ms)")
 	s.Duration(&c.PurchaseTimeout, "purchase-timeout", "PURCHASE_TIMEOUT", 2*time.Second, "longest a buyer waits for a purchase's outcome")
@@ -76,6 +98,13 @@ func LoadServe(args []string, getenv func(string) string) (Config, error) {
 	s.Int(&c.BuyerBurst, "rate-limit-buyer-burst", "RATE_LIMIT_BUYER_BURST", 10, "burst per buyer")
 	s.String(&c.TrustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "127.0.0.1,::1", "comma-separated addresses or CIDRs allowed to set X-Forwarded-For")
 	s.Duration(&c.ShutdownAfter, "shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "longest a graceful shutdown waits for in-flight requests")
+	s.String(&c.OpsAddr, "ops-addr", "OPS_ADDR", "127.0.0.1:9101", "listen address of /healthz, /readyz and /metrics (never behind the edge)")
+	s.Float(&c.ReadMissRate, "rate-limit-read-miss", "RATE_LIMIT_READ_MISS", 10, "stock reads of unknown ids per second per client address; past it, that client's reads are answered from the micro-cache only (0 = off)")
+	s.Int(&c.ReadMissBurst, "rate-limit-read-miss-burst", "RATE_LIMIT_READ_MISS_BURST", 50, "burst of stock reads of unknown ids per client address")
+	s.Duration(&c.UnknownTTL, "unknown-id-ttl", "UNKNOWN_ID_TTL", inventory.DefaultUnknownTTL, "how long a sku or live the database does not know is remembered as unknown (creating it ends that at once)")
+	s.Int(&c.UploadMaxRows, "upload-max-rows", "UPLOAD_MAX_ROWS", catalog.DefaultLimits.RowsPerRequest, fmt.Sprintf("product rows one upsert request may carry (at most %d)", catalog.MaxProducts))
+	s.Int(&c.LivesListed, "max-lives-listed", "MAX_LIVES_LISTED", catalog.DefaultLimits.LivesListed, "lives one GET /admin/v1/lives shows, newest first")
+	s.Int(&c.ProductsPerLive, "max-products-per-live", "MAX_PRODUCTS_PER_LIVE", catalog.DefaultLimits.ProductsPerLive, "products one live may hold (bounds a live's stock read and each viewer's snapshot)")
 	// Report bad values and missing settings together, so one start shows
 	// everything to fix.
 	return c, errors.Join(s.Parse(args), c.validateServe())
@@ -90,9 +119,16 @@ func (c Config) validateCommon() error {
 		errs = append(errs, fmt.Errorf("MYSQL_DSN: %w", err))
 	} else if cfg, _ := mysql.ParseDSN(c.MySQLDSN); cfg.DBName == "" {
 		errs = append(errs, errors.New("MYSQL_DSN: must name a database"))
+	} else if err := mysqlstore.CheckDSN(c.MySQLDSN); err != nil {
+		// Not echoed: the DSN may carry a password.
+		errs = append(errs, fmt.Errorf("MYSQL_DSN: %w", err))
 	}
-	if !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
-		errs = append(errs, fmt.Errorf("NATS_URL: %q must start with nats:// or tls://", c.NATSURL))
+	if err := c.Redis.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	// Neither echoes NATS_URL, which may carry a password.
+	if err := natsconn.Check(c.NATSURL, c.NATSCreds); err != nil {
+		errs = append(errs, err)
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		errs = append(errs, errors.New("STOCK_STREAM_REPLICAS: must be between 1 and 5"))
@@ -104,10 +140,7 @@ func (c Config) validateCommon() error {
 }
 
 func (c Config) validateServe() error {
-	errs := []error{c.validateCommon()}
-	if len(c.JWTSecret) < 16 {
-		errs = append(errs, errors.New("BUYER_JWT_SECRET: required, at least 16 bytes"))
-	}
+	errs := []error{c.validateCommon(), c.ValidateBuyerToken()}
 	if c.MicroCacheTTL <= 0 || c.MicroCacheTTL > stockread.MaxTTL {
 		errs = append(errs, fmt.Errorf("MICROCACHE_TTL: must be above 0 and at most %s", stockread.MaxTTL))
 	}
@@ -144,7 +177,65 @@ func (c Config) validateServe() error {
 	if c.Addr == "" {
 		errs = append(errs, errors.New("ORIGIN_ADDR: required"))
 	}
+	if c.OpsAddr == "" {
+		errs = append(errs, errors.New("OPS_ADDR: required"))
+	} else if c.OpsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+		errs = append(errs, errors.New("OPS_ADDR: must differ from ORIGIN_ADDR: the ops routes stay off the public listener"))
+	}
+	if c.ReadMissRate < 0 || c.ReadMissBurst < 1 {
+		errs = append(errs, errors.New("RATE_LIMIT_READ_MISS: must be 0 or more, with a burst of at least 1"))
+	}
+	if c.UnknownTTL < time.Second || c.UnknownTTL > time.Hour {
+		errs = append(errs, errors.New("UNKNOWN_ID_TTL: must be between 1s and 1h"))
+	}
+	if c.UploadMaxRows < 1 || c.UploadMaxRows > catalog.MaxProducts {
+		errs = append(errs, fmt.Errorf("UPLOAD_MAX_ROWS: must be between 1 and %d", catalog.MaxProducts))
+	}
+	if c.LivesListed < 1 || c.LivesListed > 10_000 {
+		errs = append(errs, errors.New("MAX_LIVES_LISTED: must be between 1 and 10000"))
+	}
+	if c.ProductsPerLive < 1 || c.ProductsPerLive > 100_000 {
+		errs = append(errs, errors.New("MAX_PRODUCTS_PER_LIVE: must be between 1 and 100000"))
+	}
 	return errors.Join(errs...)
+}
+
+// BindBuyerToken binds the buyer-token settings, which `origin serve`
+// verifies with and `origin token` issues with.
+func BindBuyerToken(s *envflag.Set, c *Config) {
+	s.String(&c.JWTSecret, "jwt-secret", "BUYER_JWT_SECRET", "", fmt.Sprintf("HS256 secret of buyer tokens (required, at least %d bytes)", buyertoken.MinSecretLen))
+	s.String(&c.JWTIssuer, "jwt-issuer", "BUYER_JWT_ISSUER", "", "iss a buyer token must carry, exactly (empty: iss is not checked)")
+	s.String(&c.JWTAudience, "jwt-audience", "BUYER_JWT_AUDIENCE", "", "aud a buyer token must list (empty: a token with any aud is refused, as minted for another service)")
+	s.Duration(&c.JWTMaxTTL, "jwt-max-ttl", "BUYER_JWT_MAX_TTL", buyertoken.DefaultMaxTTL, "longest a buyer token may still have to live, 1m to 720h; a token expiring later is refused")
+}
+
+// ValidateBuyerToken checks the settings BindBuyerToken binds.
+func (c Config) ValidateBuyerToken() error {
+	var errs []error
+	if len(c.JWTSecret) < buyertoken.MinSecretLen {
+		errs = append(errs, fmt.Errorf("BUYER_JWT_SECRET: required, at least %d bytes", buyertoken.MinSecretLen))
+	}
+	// Neither value is echoed: a mistyped variable may hold a secret.
+	if c.JWTIssuer != "" && !buyertoken.ValidClaimValue(c.JWTIssuer) {
+		errs = append(errs, fmt.Errorf("BUYER_JWT_ISSUER: at most %d printable ASCII characters without spaces", buyertoken.MaxClaimValueLen))
+	}
+	if c.JWTAudience != "" && !buyertoken.ValidClaimValue(c.JWTAudience) {
+		errs = append(errs, fmt.Errorf("BUYER_JWT_AUDIENCE: at most %d printable ASCII characters without spaces", buyertoken.MaxClaimValueLen))
+	}
+	if c.JWTMaxTTL < buyertoken.ShortestMaxTTL || c.JWTMaxTTL > buyertoken.LongestMaxTTL {
+		errs = append(errs, errors.New("BUYER_JWT_MAX_TTL: must be between 1m and 720h"))
+	}
+	return errors.Join(errs...)
+}
+
+// BuyerTokenOptions are the issuer, audience and maximum lifetime of buyer
+// tokens, for buyertoken.Issue and buyertoken.NewVerifier alike.
+func (c Config) BuyerTokenOptions() []buyertoken.Option {
+	return []buyertoken.Option{
+		buyertoken.WithIssuer(c.JWTIssuer),
+		buyertoken.WithAudience(c.JWTAudience),
+		buyertoken.WithMaxTTL(c.JWTMaxTTL),
+	}
 }
 
 // LoadCommon reads the shared settings for the operator commands.

@@ -5,10 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"livecommerce/internal/buyertoken"
 	"livecommerce/origin/app"
 )
 
-const validSecret = "0123456789abcdef" // exactly 16 bytes
+const validSecret = "0123456789abcdef0123456789abcdef" // exactly 32 bytes
 
 // getenv serves vars, with a valid buyer secret unless vars sets one.
 func getenv(vars map[string]string) func(string) string {
@@ -37,9 +38,19 @@ func TestLoadServeDefaults(t *testing.T) {
 		{"MYSQL_DSN", c.MySQLDSN, "root@tcp(127.0.0.1:3306)/livecommerce?parseTime=true"},
 		{"NATS_URL", c.NATSURL, "nats://127.0.0.1:4222"},
 		{"BUYER_JWT_SECRET", c.JWTSecret, validSecret},
+		{"BUYER_JWT_ISSUER", c.JWTIssuer, ""},
+		{"BUYER_JWT_AUDIENCE", c.JWTAudience, ""},
+		{"BUYER_JWT_MAX_TTL", c.JWTMaxTTL, 24 * time.Hour},
 		{"LOG_LEVEL", c.LogLevel, "info"},
 		{"MICROCACHE_TTL", c.MicroCacheTTL, 200 * time.Millisecond},
 		{"ORDER_SHARDS", c.BatchShards, 4},
+		{"OPS_ADDR", c.OpsAddr, "127.0.0.1:9101"},
+		{"RATE_LIMIT_READ_MISS", c.ReadMissRate, 10.0},
+		{"RATE_LIMIT_READ_MISS_BURST", c.ReadMissBurst, 50},
+		{"UNKNOWN_ID_TTL", c.UnknownTTL, 10 * time.Second},
+		{"UPLOAD_MAX_ROWS", c.UploadMaxRows, 5000},
+		{"MAX_PRODUCTS_PER_LIVE", c.ProductsPerLive, 2000},
+		{"MAX_LIVES_LISTED", c.LivesListed, 1000},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -72,7 +83,23 @@ func TestLoadServeRejects(t *testing.T) {
 		want string // the setting the error must name
 	}{
 		{"missing secret", map[string]string{"BUYER_JWT_SECRET": ""}, nil, "BUYER_JWT_SECRET"},
-		{"short secret", map[string]string{"BUYER_JWT_SECRET": validSecret[:15]}, nil, "BUYER_JWT_SECRET"},
+		{"short secret", map[string]string{"BUYER_JWT_SECRET": validSecret[:31]}, nil, "at least 32 bytes"},
+		{"16-byte secret", map[string]string{"BUYER_JWT_SECRET": validSecret[:16]}, nil, "at least 32 bytes"},
+		{"max ttl below 1m", map[string]string{"BUYER_JWT_MAX_TTL": "59s"}, nil, "BUYER_JWT_MAX_TTL"},
+		{"max ttl zero", map[string]string{"BUYER_JWT_MAX_TTL": "0s"}, nil, "BUYER_JWT_MAX_TTL"},
+		{"max ttl negative", map[string]string{"BUYER_JWT_MAX_TTL": "-1h"}, nil, "BUYER_JWT_MAX_TTL"},
+		{"max ttl above 720h", nil, []string{"-jwt-max-ttl", "721h"}, "BUYER_JWT_MAX_TTL"},
+		{"max ttl a century", map[string]string{"BUYER_JWT_MAX_TTL": "876000h"}, nil, "BUYER_JWT_MAX_TTL"},
+		{"max ttl without unit", map[string]string{"BUYER_JWT_MAX_TTL": "3600"}, nil, "BUYER_JWT_MAX_TTL"},
+		{"issuer with space", map[string]string{"BUYER_JWT_ISSUER": "my shop"}, nil, "BUYER_JWT_ISSUER"},
+		{"issuer with newline", nil, []string{"-jwt-issuer", "shop\nlevel=admin"}, "BUYER_JWT_ISSUER"},
+		{"issuer oversized", map[string]string{"BUYER_JWT_ISSUER": strings.Repeat("i", 257)}, nil, "BUYER_JWT_ISSUER"},
+		{"audience unicode", map[string]string{"BUYER_JWT_AUDIENCE": "orígin"}, nil, "BUYER_JWT_AUDIENCE"},
+		{"audience with NUL", map[string]string{"BUYER_JWT_AUDIENCE": "origin\x00"}, nil, "BUYER_JWT_AUDIENCE"},
+		{"dsn charset gbk", map[string]string{"MYSQL_DSN": "root@tcp(127.0.0.1:3306)/livecommerce?parseTime=true&charset=gbk"}, nil, "MYSQL_DSN: charset"},
+		{"dsn charset sjis after utf8mb4", map[string]string{"MYSQL_DSN": "root@tcp(127.0.0.1:3306)/livecommerce?charset=utf8mb4,sjis"}, nil, "MYSQL_DSN: charset"},
+		{"dsn collation big5", map[string]string{"MYSQL_DSN": "root@tcp(127.0.0.1:3306)/livecommerce?collation=big5_chinese_ci"}, nil, "MYSQL_DSN: collation"},
+		{"dsn client charset variable", map[string]string{"MYSQL_DSN": "root@tcp(127.0.0.1:3306)/livecommerce?character_set_client=cp932"}, nil, "MYSQL_DSN: system variables"},
 		{"short secret by flag", nil, []string{"-jwt-secret", "short"}, "BUYER_JWT_SECRET"},
 		{"duration without unit", map[string]string{"PURCHASE_TIMEOUT": "2"}, nil, "PURCHASE_TIMEOUT"},
 		{"duration in words", map[string]string{"SHUTDOWN_TIMEOUT": "ten seconds"}, nil, "SHUTDOWN_TIMEOUT"},
@@ -96,6 +123,20 @@ func TestLoadServeRejects(t *testing.T) {
 		{"empty listen address", nil, []string{"-addr", ""}, "ORIGIN_ADDR"},
 		{"empty redis address", nil, []string{"-redis-addr", ""}, "REDIS_ADDR"},
 		{"unknown flag", nil, []string{"-no-such-setting"}, "no-such-setting"},
+		{"ops on the public address", map[string]string{"OPS_ADDR": ":8080"}, nil, "OPS_ADDR"},
+		{"empty ops address", nil, []string{"-ops-addr", ""}, "OPS_ADDR"},
+		{"negative read-miss rate", map[string]string{"RATE_LIMIT_READ_MISS": "-1"}, nil, "RATE_LIMIT_READ_MISS"},
+		{"read-miss burst zero", map[string]string{"RATE_LIMIT_READ_MISS_BURST": "0"}, nil, "RATE_LIMIT_READ_MISS"},
+		{"read-miss rate in words", map[string]string{"RATE_LIMIT_READ_MISS": "plenty"}, nil, "RATE_LIMIT_READ_MISS"},
+		{"unknown-id ttl zero", map[string]string{"UNKNOWN_ID_TTL": "0s"}, nil, "UNKNOWN_ID_TTL"},
+		{"unknown-id ttl a day", map[string]string{"UNKNOWN_ID_TTL": "24h"}, nil, "UNKNOWN_ID_TTL"},
+		{"upload rows zero", map[string]string{"UPLOAD_MAX_ROWS": "0"}, nil, "UPLOAD_MAX_ROWS"},
+		{"upload rows past the cap", map[string]string{"UPLOAD_MAX_ROWS": "5001"}, nil, "UPLOAD_MAX_ROWS"},
+		{"upload rows huge", map[string]string{"UPLOAD_MAX_ROWS": "99999999999999999999"}, nil, "UPLOAD_MAX_ROWS"},
+		{"products per live zero", map[string]string{"MAX_PRODUCTS_PER_LIVE": "0"}, nil, "MAX_PRODUCTS_PER_LIVE"},
+		{"products per live a million", map[string]string{"MAX_PRODUCTS_PER_LIVE": "1000000"}, nil, "MAX_PRODUCTS_PER_LIVE"},
+		{"lives listed negative", map[string]string{"MAX_LIVES_LISTED": "-1"}, nil, "MAX_LIVES_LISTED"},
+		{"lives listed too many", map[string]string{"MAX_LIVES_LISTED": "10001"}, nil, "MAX_LIVES_LISTED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,6 +161,68 @@ func TestLoadServeReportsEverySetting(t *testing.T) {
 	for _, want := range []string{"BUYER_JWT_SECRET", "MICROCACHE_TTL", "ORDER_SHARDS", "NATS_URL", "LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+// TestLoadServeBuyerTokenSettings: the issuer, audience and maximum
+// lifetime load from flags and environment and reach the options the
+// verifier is built with.
+func TestLoadServeBuyerTokenSettings(t *testing.T) {
+	c, err := app.LoadServe([]string{"-jwt-audience", "origin"}, getenv(map[string]string{
+		"BUYER_JWT_ISSUER": "https://shop.example", "BUYER_JWT_AUDIENCE": "ignored-for-the-flag", "BUYER_JWT_MAX_TTL": "2h",
+	}))
+	if err != nil {
+		t.Fatalf("LoadServe: %v", err)
+	}
+	if c.JWTIssuer != "https://shop.example" || c.JWTAudience != "origin" || c.JWTMaxTTL != 2*time.Hour {
+		t.Errorf("got issuer %q, audience %q, max ttl %s; want https://shop.example, origin, 2h", c.JWTIssuer, c.JWTAudience, c.JWTMaxTTL)
+	}
+	now := time.Now()
+	tok, err := buyertoken.Issue([]byte(c.JWTSecret), "b1", 2*time.Hour, now, c.BuyerTokenOptions()...)
+	if err != nil {
+		t.Fatalf("Issue with the loaded options: %v", err)
+	}
+	v, err := buyertoken.NewVerifier([]byte(c.JWTSecret), c.BuyerTokenOptions()...)
+	if err != nil {
+		t.Fatalf("NewVerifier with the loaded options: %v", err)
+	}
+	if got, err := v.Verify(tok); err != nil || got != "b1" {
+		t.Errorf("Verify: got (%q, %v), want (b1, nil)", got, err)
+	}
+	plain, err := buyertoken.Issue([]byte(c.JWTSecret), "b1", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(plain); err == nil {
+		t.Error("Verify of a token without iss and aud: got success, want refused")
+	}
+	if _, err := buyertoken.Issue([]byte(c.JWTSecret), "b1", 3*time.Hour, now, c.BuyerTokenOptions()...); err == nil {
+		t.Error("Issue for 3h with a 2h maximum: got a token, want refused")
+	}
+}
+
+// TestMySQLDSNErrorsQuoteNoPassword: a refused DSN is named, never
+// repeated, since it may carry the database password.
+func TestMySQLDSNErrorsQuoteNoPassword(t *testing.T) {
+	const pw = "hunter2-db-password"
+	for _, dsn := range []string{
+		"root:" + pw + "@tcp(127.0.0.1:3306)/livecommerce?charset=gbk",
+		"root:" + pw + "@tcp(127.0.0.1:3306)/livecommerce?collation=sjis_bin",
+		"root:" + pw + "@tcp(127.0.0.1:3306)/livecommerce?x=1%2C%20NAMES%20gbk",
+	} {
+		_, err := app.LoadCommon("origin migrate", nil, func(k string) string {
+			if k == "MYSQL_DSN" {
+				return dsn
+			}
+			return ""
+		}, nil)
+		if err == nil || !strings.Contains(err.Error(), "MYSQL_DSN") {
+			t.Errorf("LoadCommon: got %v, want an error naming MYSQL_DSN", err)
+			continue
+		}
+		if strings.Contains(err.Error(), pw) {
+			t.Errorf("LoadCommon: got %q, want the password left out", err)
 		}
 	}
 }

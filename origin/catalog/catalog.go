@@ -31,8 +31,23 @@ const (
 	MaxPrice    = 1_000_000_000_000 // minor units
 	MaxStock    = 100_000_000
 	MaxLimit    = 10_000
-	MaxProducts = 5_000 // rows per request; the CLI chunks larger files
+	MaxProducts = 5_000 // rows per request at most; the CLI chunks larger files
+	// MaxRowErrors is how many row problems one answer lists: enough to fix
+	// a file in a pass or two, small whatever a request holds.
+	MaxRowErrors = 100
 )
+
+// Limits bound what one merchant's request may make the origin hold and
+// what one live may grow to (a live's stock read and each viewer's
+// snapshot carry every product of the live).
+type Limits struct {
+	RowsPerRequest  int // product rows per upsert, 1..MaxProducts
+	ProductsPerLive int // products one live may hold
+	LivesListed     int // lives one listing shows, newest first
+}
+
+// DefaultLimits are the settings' defaults.
+var DefaultLimits = Limits{RowsPerRequest: MaxProducts, ProductsPerLive: 2_000, LivesListed: 1_000}
 
 // Publisher announces stock changes.
 type Publisher interface{ Publish(stock.Level) }
@@ -44,6 +59,7 @@ type Rebuilder interface {
 
 // Service applies merchant changes.
 type Service struct {
+	limits  Limits
 	db      *mysqlstore.Store
 	redis   *redisstock.Store
 	rebuild Rebuilder
@@ -52,8 +68,31 @@ type Service struct {
 }
 
 // New returns a Service.
-func New(db *mysqlstore.Store, redis *redisstock.Store, rebuild Rebuilder, publish Publisher, log *slog.Logger) *Service {
-	return &Service{db: db, redis: redis, rebuild: rebuild, publish: publish, log: log}
+func New(limits Limits, db *mysqlstore.Store, redis *redisstock.Store, rebuild Rebuilder, publish Publisher, log *slog.Logger) *Service {
+	return &Service{limits: limits, db: db, redis: redis, rebuild: rebuild, publish: publish, log: log}
+}
+
+// RowsRejected is the answer to an upsert refused for these rows: the count
+// of them all, and the first MaxRowErrors.
+func RowsRejected(rows []mysqlstore.RowError) *InvalidError {
+	msg := fmt.Sprintf("%d rows rejected; nothing was applied", countRows(rows))
+	if len(rows) > MaxRowErrors {
+		msg += fmt.Sprintf(" (the first %d of %d problems are listed)", MaxRowErrors, len(rows))
+		rows = rows[:MaxRowErrors]
+	}
+	return &InvalidError{Message: msg, Rows: rows}
+}
+
+// countRows counts the distinct rows among problems, which come in row
+// order.
+func countRows(problems []mysqlstore.RowError) int {
+	n, last := 0, 0
+	for _, p := range problems {
+		if p.Row != last {
+			n, last = n+1, p.Row
+		}
+	}
+	return n
 }
 
 // InvalidError carries per-field or per-row reasons for a refused request.
@@ -85,6 +124,18 @@ func parseTime(field string, v *string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// formulaStarts are the first characters that make Excel, LibreOffice and
+// Google Sheets treat a cell as a formula (CSV injection). Merchants' text
+// comes back in reports they open in a spreadsheet, so it may not start
+// with one; control characters (tab, CR) are refused by validText anyway.
+const formulaStarts = "=+-@"
+
+// FormulaStart reports whether s would be run as a formula by a
+// spreadsheet.
+func FormulaStart(s string) bool {
+	return s != "" && strings.ContainsRune(formulaStarts, rune(s[0]))
+}
+
 func validText(s string, maxLen int) bool {
 	if s == "" || utf8.RuneCountInString(s) > maxLen || !utf8.ValidString(s) || strings.TrimSpace(s) != s {
 		return false
@@ -102,6 +153,9 @@ func (s *Service) PutLive(ctx context.Context, merchantID, liveID string, in Liv
 	if !validText(in.Title, MaxTitle) {
 		return mysqlstore.Live{}, false, &InvalidError{Message: fmt.Sprintf("title must be 1 to %d printable characters without surrounding spaces", MaxTitle)}
 	}
+	if FormulaStart(in.Title) {
+		return mysqlstore.Live{}, false, &InvalidError{Message: formulaReason("title")}
+	}
 	start, err := parseTime("sale_starts_at", in.SaleStartsAt)
 	if err != nil {
 		return mysqlstore.Live{}, false, err
@@ -118,6 +172,12 @@ func (s *Service) PutLive(ctx context.Context, merchantID, liveID string, in Liv
 	}, time.Now().UTC())
 	if err != nil {
 		return mysqlstore.Live{}, false, err
+	}
+	if created {
+		// Readers may have found the id unknown a moment ago.
+		if err := s.redis.ForgetLive(ctx, liveID); err != nil {
+			s.log.Warn("new live stays unknown to reads for up to the unknown-id TTL", slog.String("live_id", liveID), slog.Any("error", err))
+		}
 	}
 	if len(skus) > 0 {
 		if err := s.redis.SetWindow(ctx, skus, start, end); err != nil {
@@ -197,6 +257,8 @@ func ValidateProducts(rows []ProductInput) ([]mysqlstore.Product, []mysqlstore.R
 			bad("sku", "required")
 		case !stock.ValidID(*r.SKU):
 			bad("sku", "must be 1 to 64 of A-Z a-z 0-9 _ -")
+		case FormulaStart(*r.SKU):
+			bad("sku", formulaReason(""))
 		default:
 			p.SKU = *r.SKU
 			if first, dup := seen[p.SKU]; dup {
@@ -209,6 +271,8 @@ func ValidateProducts(rows []ProductInput) ([]mysqlstore.Product, []mysqlstore.R
 			bad("name", "required")
 		case !validText(*r.Name, MaxName):
 			bad("name", fmt.Sprintf("must be 1 to %d printable characters without surrounding spaces", MaxName))
+		case FormulaStart(*r.Name):
+			bad("name", formulaReason(""))
 		default:
 			p.Name = *r.Name
 		}
@@ -239,6 +303,13 @@ func ValidateProducts(rows []ProductInput) ([]mysqlstore.Product, []mysqlstore.R
 	return out, errs
 }
 
+func formulaReason(field string) string {
+	if field != "" {
+		field += " "
+	}
+	return field + "must not start with = + - or @, which a spreadsheet would run as a formula"
+}
+
 func checkInt(bad func(field, reason string), field string, v *int64, lo, hi int64) bool {
 	switch {
 	case v == nil:
@@ -251,20 +322,32 @@ func checkInt(bad func(field, reason string), field string, v *int64, lo, hi int
 	return false
 }
 
+// TooManyRows refuses a request of more than max product rows.
+func TooManyRows(max int) *InvalidError {
+	return &InvalidError{Message: fmt.Sprintf("at most %d products per request; send larger files in parts (merchantctl does); nothing was applied", max)}
+}
+
+// RowsPerRequest is the most product rows one request may carry.
+func (s *Service) RowsPerRequest() int { return s.limits.RowsPerRequest }
+
 // PutProducts validates and applies a live's products all-or-nothing.
 func (s *Service) PutProducts(ctx context.Context, merchantID, liveID string, rows []ProductInput) ([]mysqlstore.Applied, error) {
-	if len(rows) > MaxProducts {
-		return nil, &InvalidError{Message: fmt.Sprintf("at most %d products per request", MaxProducts)}
+	if len(rows) > s.limits.RowsPerRequest {
+		return nil, TooManyRows(s.limits.RowsPerRequest)
 	}
 	products, errs := ValidateProducts(rows)
 	if len(errs) > 0 {
-		return nil, &InvalidError{Message: fmt.Sprintf("%d rows rejected; nothing was applied", len(errs)), Rows: errs}
+		return nil, RowsRejected(errs)
 	}
 	now := time.Now().UTC()
-	applied, err := s.db.UpsertProducts(ctx, merchantID, liveID, products, "upload", now)
+	applied, err := s.db.UpsertProducts(ctx, merchantID, liveID, products, s.limits.ProductsPerLive, "upload", now)
 	var rejected *mysqlstore.RowsRejectedError
-	if errors.As(err, &rejected) {
-		return nil, &InvalidError{Message: fmt.Sprintf("%d rows rejected; nothing was applied", len(rejected.Rows)), Rows: rejected.Rows}
+	var full *mysqlstore.LiveFullError
+	switch {
+	case errors.As(err, &rejected):
+		return nil, RowsRejected(rejected.Rows)
+	case errors.As(err, &full):
+		return nil, &InvalidError{Message: fmt.Sprintf("a live holds at most %d products; it has %d and this request adds %d; nothing was applied", full.Max, full.Have, full.Adding)}
 	}
 	if err != nil {
 		return nil, err
@@ -406,9 +489,9 @@ func (s *Service) Adjust(ctx context.Context, merchantID, sku string, in Adjustm
 	return a, nil
 }
 
-// Lives lists a merchant's lives, newest first.
+// Lives lists a merchant's lives, newest first, up to the listing limit.
 func (s *Service) Lives(ctx context.Context, merchantID string) ([]mysqlstore.LiveSummary, error) {
-	return s.db.Lives(ctx, merchantID)
+	return s.db.Lives(ctx, merchantID, s.limits.LivesListed)
 }
 
 // Report lists units sold, remaining and revenue per sku of a live, from

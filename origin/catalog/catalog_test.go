@@ -210,7 +210,7 @@ func setup(t *testing.T) *env {
 	e := &env{db: db, redis: rs, pub: &origintest.Recorder{}, logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, nil))
 	inv := inventory.New(rs, db, e.pub, log)
-	e.svc = catalog.New(db, rs, inv, e.pub, log)
+	e.svc = catalog.New(catalog.DefaultLimits, db, rs, inv, e.pub, log)
 	if e.merchant, _, err = db.CreateMerchant(ctx, "Shop", time.Now()); err != nil {
 		t.Fatal(err)
 	}

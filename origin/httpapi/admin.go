@@ -46,6 +46,36 @@ func decodeStrict(body []byte, v any) error {
 	return onlyOneValue(dec)
 }
 
+// decodeArray reads a JSON array of at most maxItems elements, each kept
+// raw. It stops at the first element past the cap, so what a request makes
+// the origin hold is bounded by the cap and not by the body: a body of
+// 500,000 tiny elements costs no more than one of maxItems.
+func decodeArray(body []byte, maxItems int) ([]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	open, err := dec.Token()
+	if err != nil {
+		return nil, badRequest("malformed JSON: " + jsonProblem(err))
+	}
+	if d, ok := open.(json.Delim); !ok || d != '[' {
+		return nil, badRequest("body must be a JSON array of products")
+	}
+	raw := []json.RawMessage{}
+	for dec.More() {
+		if len(raw) == maxItems {
+			return nil, catalog.TooManyRows(maxItems)
+		}
+		var r json.RawMessage
+		if err := dec.Decode(&r); err != nil {
+			return nil, badRequest("malformed JSON: " + jsonProblem(err))
+		}
+		raw = append(raw, r)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, badRequest("malformed JSON: " + jsonProblem(err))
+	}
+	return raw, onlyOneValue(dec)
+}
+
 // onlyOneValue refuses anything after the first JSON value but white
 // space. Decoder.More is not enough: it reports false before a stray
 // closing bracket.
@@ -139,16 +169,13 @@ func (a *API) putProducts(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var raw []json.RawMessage
-	if err := decodeStrict(c.Body(), &raw); err != nil {
+	raw, err := decodeArray(c.Body(), a.Catalog.RowsPerRequest())
+	if err != nil {
 		return err
-	}
-	if raw == nil {
-		return badRequest("body must be a JSON array of products")
 	}
 	rows, rowErrs := catalog.DecodeProducts(raw)
 	if len(rowErrs) > 0 {
-		return &catalog.InvalidError{Message: fmt.Sprintf("%d rows rejected; nothing was applied", len(rowErrs)), Rows: rowErrs}
+		return catalog.RowsRejected(rowErrs)
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 30*time.Second)
 	defer cancel()

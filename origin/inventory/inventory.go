@@ -30,23 +30,45 @@ type Inventory struct {
 	publish Publisher
 	log     *slog.Logger
 	group   flight.Group
-	// rebuilds is a semaphore of maxConcurrentRebuilds.
+	// rebuilds is a semaphore of maxConcurrentRebuilds, taken by every
+	// database read that a cold or unknown id causes (sku rebuilds and
+	// live listings alike).
 	rebuilds chan struct{}
+	// absentFor is how long an id the database does not know is
+	// remembered as absent in Redis; creating it clears the mark at once.
+	absentFor time.Duration
 }
 
+// Option adjusts New.
+type Option func(*Inventory)
+
+// WithUnknownTTL sets how long a sku or live the database does not know
+// is remembered as absent (default DefaultUnknownTTL).
+func WithUnknownTTL(d time.Duration) Option {
+	return func(inv *Inventory) {
+		if d > 0 {
+			inv.absentFor = d
+		}
+	}
+}
+
+// DefaultUnknownTTL is how long an unknown id is remembered by default.
+const DefaultUnknownTTL = 10 * time.Second
+
 // New returns an Inventory.
-func New(redis *redisstock.Store, db *mysqlstore.Store, publish Publisher, log *slog.Logger) *Inventory {
-	return &Inventory{redis: redis, db: db, publish: publish, log: log, rebuilds: make(chan struct{}, maxConcurrentRebuilds)}
+func New(redis *redisstock.Store, db *mysqlstore.Store, publish Publisher, log *slog.Logger, opts ...Option) *Inventory {
+	inv := &Inventory{redis: redis, db: db, publish: publish, log: log,
+		rebuilds: make(chan struct{}, maxConcurrentRebuilds), absentFor: DefaultUnknownTTL}
+	for _, opt := range opts {
+		opt(inv)
+	}
+	return inv
 }
 
 // maxConcurrentRebuilds keeps a flood of reads of distinct unknown or
-// unloaded skus from taking every database connection the order batches
+// unloaded ids from taking every database connection the order batches
 // need.
 const maxConcurrentRebuilds = 8
-
-// absentFor is how long a sku the database does not know is remembered as
-// absent in Redis; creating it clears the mark at once.
-const absentFor = 10 * time.Second
 
 // epochBits splits a version into a rebuild epoch (high bits) and a count
 // of changes within it (low bits).
@@ -71,15 +93,14 @@ func (inv *Inventory) Rebuild(ctx context.Context, sku string) error {
 		if absent {
 			return nil, stock.ErrNotFound
 		}
-		select {
-		case inv.rebuilds <- struct{}{}:
-			defer func() { <-inv.rebuilds }()
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: too many stock rebuilds at once", stock.ErrUnavailable)
+		release, err := inv.slot(ctx)
+		if err != nil {
+			return nil, err
 		}
+		defer release()
 		ps, err := inv.db.ProductState(ctx, sku)
 		if errors.Is(err, stock.ErrNotFound) {
-			if err := inv.redis.MarkAbsent(ctx, sku, absentFor); err != nil {
+			if err := inv.redis.MarkAbsent(ctx, sku, inv.absentFor); err != nil {
 				inv.log.Warn("could not remember an unknown sku", slog.String("sku", sku), slog.Any("error", err))
 			}
 			return nil, err
@@ -111,6 +132,17 @@ func (inv *Inventory) Rebuild(ctx context.Context, sku string) error {
 		return nil, nil
 	})
 	return err
+}
+
+// slot takes one of the database slots of cold and unknown ids, waiting
+// at most until ctx ends.
+func (inv *Inventory) slot(ctx context.Context) (release func(), err error) {
+	select {
+	case inv.rebuilds <- struct{}{}:
+		return func() { <-inv.rebuilds }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: too many stock rebuilds at once", stock.ErrUnavailable)
+	}
 }
 
 // Snapshot converts the database's view of a sku into the shape Redis
@@ -181,7 +213,18 @@ func (inv *Inventory) LiveLevels(ctx context.Context, liveID string) ([]stock.Le
 		v, err := inv.group.Do(ctx, "live:"+liveID, func() (any, error) {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
+			release, err := inv.slot(ctx)
+			if err != nil {
+				return nil, err
+			}
+			defer release()
 			skus, err := inv.db.LiveSKUs(ctx, liveID)
+			if errors.Is(err, stock.ErrNotFound) {
+				if err := inv.redis.MarkLiveAbsent(ctx, liveID, inv.absentFor); err != nil {
+					inv.log.Warn("could not remember an unknown live", slog.String("live_id", liveID), slog.Any("error", err))
+				}
+				return nil, err
+			}
 			if err != nil {
 				return nil, err
 			}

@@ -54,7 +54,7 @@ func setup(t *testing.T, skus ...string) *env {
 		ps = append(ps, mysqlstore.Product{SKU: sku, Name: sku, Currency: "JPY", Price: 100, Stock: 10, Limit: 2, Low: 3})
 	}
 	if len(ps) > 0 {
-		if _, err := db.UpsertProducts(ctx, e.merchant, "L1", ps, "upload", time.Now().UTC()); err != nil {
+		if _, err := db.UpsertProducts(ctx, e.merchant, "L1", ps, 1000, "upload", time.Now().UTC()); err != nil {
 			t.Fatal(err)
 		}
 	}

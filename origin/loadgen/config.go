@@ -14,7 +14,9 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/envflag"
+	"livecommerce/internal/redisconn"
 )
 
 // Config is every setting of `loadgen run`.
@@ -31,6 +33,7 @@ type Config struct {
 	MySQLDSN    string // the database of record of the system under test (and the baseline's tables)
 	RedisAddr   string
 	RedisPrefix string
+	Redis       redisconn.Settings // ACL user, password, TLS: the origins'
 	JWTSecret   string
 	MerchantKey string
 
@@ -109,6 +112,7 @@ func LoadRun(args []string, getenv func(string) string) (Config, error) {
 	s.String(&waits, "wait-urls", "LOADGEN_WAIT_URLS", "http://127.0.0.1:18081/readyz,http://127.0.0.1:19102/readyz", "readiness URLs to wait for besides the origins', the edge's and the baselines' (empty: none)")
 	s.String(&c.MySQLDSN, "mysql-dsn", "MYSQL_DSN", "root@tcp(127.0.0.1:3306)/lc_bench?parseTime=true", "database of record of the system under test, for the invariant check")
 	s.String(&c.RedisAddr, "redis-addr", "REDIS_ADDR", "127.0.0.1:6379", "Redis of the system under test")
+	redisconn.Bind(s, &c.Redis)
 	s.String(&c.RedisPrefix, "redis-prefix", "REDIS_PREFIX", "lcbench:", "the origins' Redis key prefix")
 	s.String(&c.JWTSecret, "jwt-secret", "BUYER_JWT_SECRET", "", "HS256 secret the origins check buyer tokens with (required)")
 	s.String(&c.MerchantKey, "merchant-key", "MERCHANT_API_KEY", "", "API key of the merchant whose lives the run creates (required)")
@@ -260,8 +264,11 @@ func (c *Config) validate() error {
 	}
 	check(c.PurchaseVia == "edge" || c.PurchaseVia == "origins", "LOADGEN_PURCHASE_VIA: edge or origins")
 	check(c.RedisAddr != "", "REDIS_ADDR: required")
+	if err := c.Redis.Check(); err != nil {
+		errs = append(errs, err)
+	}
 	check(c.RedisPrefix != "" && len(c.RedisPrefix) <= 64 && !strings.ContainsAny(c.RedisPrefix, "*?[]\\ \r\n"), "REDIS_PREFIX: 1 to 64 characters, no spaces or glob characters")
-	check(len(c.JWTSecret) >= 16, "BUYER_JWT_SECRET: required, at least 16 bytes")
+	check(len(c.JWTSecret) >= buyertoken.MinSecretLen, "BUYER_JWT_SECRET: required, at least %d bytes", buyertoken.MinSecretLen)
 	check(c.MerchantKey != "" && len(c.MerchantKey) <= 256 && !strings.ContainsAny(c.MerchantKey, " \r\n"), "MERCHANT_API_KEY: required, one word")
 	rate := func(name string, v float64, min float64) {
 		check(!math.IsNaN(v) && v >= min && v <= maxRate, "%s: must be between %g and %d", name, min, maxRate)

@@ -11,7 +11,7 @@ import (
 
 // requiredRunEnv is the least environment `loadgen run` starts with.
 var requiredRunEnv = map[string]string{
-	"BUYER_JWT_SECRET": "config-test-secret-0123456789",
+	"BUYER_JWT_SECRET": "config-test-secret-0123456789abcdef",
 	"MERCHANT_API_KEY": "mk_config_test",
 }
 
@@ -214,6 +214,8 @@ func TestLoadRunRefusesBadValues(t *testing.T) {
 		{"MERCHANT_API_KEY", "two words"},
 		{"MERCHANT_API_KEY", strings.Repeat("k", 257)},
 		{"BUYER_JWT_SECRET", "short"},
+		{"BUYER_JWT_SECRET", "0123456789abcdef"},
+		{"BUYER_JWT_SECRET", "0123456789abcdef0123456789abcde"},
 		{"LOADGEN_MACHINE", "2 cores\nand more"},
 		{"LOADGEN_MACHINE", "2 cores | 4 GiB"},
 		{"LOADGEN_MACHINE", strings.Repeat("m", 201)},

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"livecommerce/internal/envflag"
+	"livecommerce/internal/redisconn"
 )
 
 // The bench owns only what carries these names, so reset can never drop
@@ -26,10 +27,12 @@ const (
 // each make bench starts from nothing.
 func reset(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
 	var dsn, addr, prefix string
+	var auth redisconn.Settings
 	fs := flag.NewFlagSet("loadgen reset", flag.ContinueOnError)
 	s := envflag.New(fs, getenv)
 	s.String(&dsn, "mysql-dsn", "MYSQL_DSN", "root@tcp(127.0.0.1:3306)/lc_bench?parseTime=true", "the bench database (its name must start with "+benchDBPrefix+")")
 	s.String(&addr, "redis-addr", "REDIS_ADDR", "127.0.0.1:6379", "Redis address")
+	redisconn.Bind(s, &auth)
 	s.String(&prefix, "redis-prefix", "REDIS_PREFIX", "lcbench:", "the bench's key prefix (must start with "+benchRedisPrefix+")")
 	if err := s.Parse(args); err != nil {
 		return usageError{err}
@@ -45,6 +48,15 @@ func reset(ctx context.Context, args []string, out io.Writer, getenv func(string
 	if !strings.HasPrefix(prefix, benchRedisPrefix) || strings.ContainsAny(prefix, "*?[]\\ ") {
 		return usageError{fmt.Errorf("REDIS_PREFIX: %q is not the bench's (lcbench…); reset deletes only those keys", prefix)}
 	}
+	ro, err := auth.Options(addr)
+	if err != nil {
+		return usageError{err}
+	}
+	// Before anything is dropped: a refused password must not leave the
+	// database gone and the keys in place.
+	if err := redisconn.Verify(ctx, ro); err != nil {
+		return err
+	}
 	cfg.DBName = ""
 	db, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
@@ -54,7 +66,7 @@ func reset(ctx context.Context, args []string, out io.Writer, getenv func(string
 	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
 		return fmt.Errorf("drop %s: %w", name, err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	rdb := redis.NewClient(ro)
 	defer rdb.Close()
 	var deleted int64
 	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"livecommerce/internal/redisconn"
 )
 
 // outcome is what a whole invocation found.
@@ -49,7 +51,14 @@ func runLoad(ctx context.Context, cfg Config, log *slog.Logger) (*outcome, error
 		return nil, fmt.Errorf("open MySQL: %w", err)
 	}
 	defer db.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	ro, err := cfg.Redis.Options(cfg.RedisAddr)
+	if err != nil {
+		return nil, err
+	}
+	if err := redisconn.Verify(ctx, ro); err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(ro)
 	defer rdb.Close()
 	b := &bench{
 		cfg: cfg, plan: plan, log: log, db: db, rdb: rdb,

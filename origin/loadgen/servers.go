@@ -18,9 +18,11 @@ import (
 	"github.com/gofiber/fiber/v2/utils"
 
 	"livecommerce/internal/applog"
+	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/envflag"
 	"livecommerce/internal/stock"
 	"livecommerce/origin/loadgen/naiveorigin"
+	"livecommerce/origin/mysqlstore"
 )
 
 // checkLoopbackAddr accepts host:port on loopback.
@@ -74,7 +76,7 @@ func serveNaive(ctx context.Context, args []string, getenv func(string) string) 
 	s := envflag.New(fs, getenv)
 	s.String(&addr, "addr", "NAIVE_ADDR", "127.0.0.1:18090", "listen address (loopback)")
 	s.String(&dsn, "mysql-dsn", "MYSQL_DSN", "root@tcp(127.0.0.1:3306)/lc_bench?parseTime=true", "database holding the baseline's tables")
-	s.String(&secret, "jwt-secret", "BUYER_JWT_SECRET", "", "HS256 secret of buyer tokens (required, at least 16 bytes)")
+	s.String(&secret, "jwt-secret", "BUYER_JWT_SECRET", "", fmt.Sprintf("HS256 secret of buyer tokens (required, at least %d bytes)", buyertoken.MinSecretLen))
 	s.Int(&conns, "mysql-max-conns", "MYSQL_MAX_CONNS", 32, "MySQL connection pool size, as the real origin's")
 	s.String(&level, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	err := s.Parse(args)
@@ -89,9 +91,13 @@ func serveNaive(ctx context.Context, args []string, getenv func(string) string) 
 		errs = append(errs, fmt.Errorf("MYSQL_DSN: %w", err))
 	} else if c.DBName == "" {
 		errs = append(errs, errors.New("MYSQL_DSN: must name a database"))
+	} else if err := mysqlstore.CheckDSN(dsn); err != nil {
+		// The baseline interpolates arguments as the origin does (below),
+		// so the same character sets are unsafe.
+		errs = append(errs, fmt.Errorf("MYSQL_DSN: %w", err))
 	}
-	if len(secret) < 16 {
-		errs = append(errs, errors.New("BUYER_JWT_SECRET: required, at least 16 bytes"))
+	if len(secret) < buyertoken.MinSecretLen {
+		errs = append(errs, fmt.Errorf("BUYER_JWT_SECRET: required, at least %d bytes", buyertoken.MinSecretLen))
 	}
 	if conns < 1 || conns > 1000 {
 		errs = append(errs, errors.New("MYSQL_MAX_CONNS: must be between 1 and 1000"))

@@ -229,7 +229,7 @@ func serverEnv(kv ...string) func(string) string {
 		"NAIVE_ADDR":       "127.0.0.1:0",
 		"STATIC_ADDR":      "127.0.0.1:0",
 		"MYSQL_DSN":        "root@tcp(127.0.0.1:3306)/lc_bench_servers_test",
-		"BUYER_JWT_SECRET": "servers-test-secret-0123456789",
+		"BUYER_JWT_SECRET": "servers-test-secret-0123456789abcdef",
 		"LOG_LEVEL":        "info",
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -266,7 +266,13 @@ func TestServeNaiveRefusesBadSettings(t *testing.T) {
 		{"NAIVE_ADDR", "10.0.0.1:18090"},
 		{"NAIVE_ADDR", "127.0.0.1"},
 		{"BUYER_JWT_SECRET", "short"},
+		{"BUYER_JWT_SECRET", "0123456789abcdef"},
+		{"BUYER_JWT_SECRET", "0123456789abcdef0123456789abcde"},
 		{"MYSQL_DSN", "not a dsn"},
+		{"MYSQL_DSN", "root@tcp(127.0.0.1:3306)/lc_bench?charset=gbk"},
+		{"MYSQL_DSN", "root@tcp(127.0.0.1:3306)/lc_bench?charset=utf8mb4,sjis"},
+		{"MYSQL_DSN", "root@tcp(127.0.0.1:3306)/lc_bench?collation=big5_chinese_ci"},
+		{"MYSQL_DSN", "root@tcp(127.0.0.1:3306)/lc_bench?character_set_client=cp932"},
 		{"MYSQL_DSN", "root@tcp(127.0.0.1:3306)/"},
 		{"LOG_LEVEL", "verbose"},
 		{"MYSQL_MAX_CONNS", "0"},

@@ -46,26 +46,39 @@ type Applied struct {
 
 const upsertChunk = 500
 
+// LiveFullError refuses an upsert that would leave a live with more than
+// Max products.
+type LiveFullError struct{ Max, Have, Adding int }
+
+func (e *LiveFullError) Error() string {
+	return fmt.Sprintf("mysqlstore: a live holds at most %d products; it has %d and the upsert adds %d", e.Max, e.Have, e.Adding)
+}
+
 // UpsertProducts applies a live's product rows all-or-nothing. A sku owned
 // by another live, or stock lowered below the units already sold, rejects
-// the whole upsert with the offending rows. Every change of stock is
-// recorded as an adjustment with reason.
-func (s *Store) UpsertProducts(ctx context.Context, merchantID, liveID string, ps []Product, reason string, now time.Time) ([]Applied, error) {
+// the whole upsert with the offending rows; so does a live that would hold
+// more than maxPerLive products (a *LiveFullError). Every change of stock
+// is recorded as an adjustment with reason.
+func (s *Store) UpsertProducts(ctx context.Context, merchantID, liveID string, ps []Product, maxPerLive int, reason string, now time.Time) ([]Applied, error) {
 	var applied []Applied
 	var rejected *RowsRejectedError
-	err := s.guard.Do(func() error {
+	var full *LiveFullError
+	err := s.admin.Do(func() error {
 		err := withRetry(ctx, 4, func() error {
 			var err error
-			applied, err = s.upsertProductsOnce(ctx, merchantID, liveID, ps, reason, now)
+			applied, err = s.upsertProductsOnce(ctx, merchantID, liveID, ps, maxPerLive, reason, now)
 			return err
 		})
-		if errors.As(err, &rejected) {
+		if errors.As(err, &rejected) || errors.As(err, &full) {
 			return nil // the merchant's mistake, not the database's failure
 		}
 		return err
 	})
 	if rejected != nil {
 		return nil, rejected
+	}
+	if full != nil {
+		return nil, full
 	}
 	if err == nil && applied == nil {
 		return nil, stock.ErrNotFound
@@ -79,7 +92,7 @@ type existingProduct struct {
 	version        int64
 }
 
-func (s *Store) upsertProductsOnce(ctx context.Context, merchantID, liveID string, ps []Product, reason string, now time.Time) ([]Applied, error) {
+func (s *Store) upsertProductsOnce(ctx context.Context, merchantID, liveID string, ps []Product, maxPerLive int, reason string, now time.Time) ([]Applied, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: upsert products: %w", err)
@@ -136,6 +149,19 @@ func (s *Store) upsertProductsOnce(ctx context.Context, merchantID, liveID strin
 	}
 	if len(rejected) > 0 {
 		return nil, &RowsRejectedError{Rows: rejected}
+	}
+	if adding := len(ps) - len(existing); adding > 0 {
+		// The live's row lock above orders this count with every other
+		// upsert of the live on this server. On a Galera cluster two nodes
+		// may each count before the other commits: the cap can then be
+		// passed by one request's rows, never without bound.
+		var have int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM products WHERE live_id = ?", liveID).Scan(&have); err != nil {
+			return nil, fmt.Errorf("mysqlstore: count products of %s: %w", liveID, err)
+		}
+		if have+adding > maxPerLive {
+			return nil, &LiveFullError{Max: maxPerLive, Have: have, Adding: adding}
+		}
 	}
 
 	applied := make([]Applied, 0, len(ps))
@@ -199,7 +225,7 @@ var ErrStockTooHigh = errors.New("mysqlstore: stock would exceed the maximum")
 func (s *Store) AdjustStock(ctx context.Context, merchantID, sku string, delta int64, reason string, maxStock int64, now time.Time) (Applied, error) {
 	var a Applied
 	var below, tooHigh bool
-	err := s.guard.Do(func() error {
+	err := s.admin.Do(func() error {
 		return withRetry(ctx, 4, func() error {
 			below, tooHigh, a = false, false, Applied{}
 			tx, err := s.db.BeginTx(ctx, nil)
@@ -274,7 +300,7 @@ type ReportLine struct {
 func (s *Store) Report(ctx context.Context, merchantID, liveID string) ([]ReportLine, error) {
 	var lines []ReportLine
 	found := false
-	err := s.guard.Do(func() error {
+	err := s.admin.Do(func() error {
 		var owner string
 		err := s.db.QueryRowContext(ctx, "SELECT merchant_id FROM lives WHERE id = ?", liveID).Scan(&owner)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && owner != merchantID) {
@@ -317,17 +343,14 @@ type LiveSummary struct {
 	Products int64
 }
 
-// MaxListedLives bounds one listing of a merchant's lives.
-const MaxListedLives = 1000
-
-// Lives lists a merchant's lives, newest first, at most MaxListedLives.
-func (s *Store) Lives(ctx context.Context, merchantID string) ([]LiveSummary, error) {
+// Lives lists a merchant's lives, newest first, at most limit of them.
+func (s *Store) Lives(ctx context.Context, merchantID string, limit int) ([]LiveSummary, error) {
 	var out []LiveSummary
-	err := s.guard.Do(func() error {
+	err := s.admin.Do(func() error {
 		out = out[:0]
 		rows, err := s.db.QueryContext(ctx, `SELECT l.id, l.title, l.sale_starts_at, l.sale_ends_at, l.created_at, l.updated_at,
   (SELECT COUNT(*) FROM products p WHERE p.live_id = l.id)
-FROM lives l WHERE l.merchant_id = ? ORDER BY l.created_at DESC, l.id LIMIT ?`, merchantID, MaxListedLives)
+FROM lives l WHERE l.merchant_id = ? ORDER BY l.created_at DESC, l.id LIMIT ?`, merchantID, limit)
 		if err != nil {
 			return fmt.Errorf("mysqlstore: lives of %s: %w", merchantID, err)
 		}

@@ -56,7 +56,7 @@ func (s *Store) MerchantByAPIKey(ctx context.Context, plain string) (string, err
 	}
 	var merchant string
 	var stored []byte
-	err = s.guard.Do(func() error {
+	err = s.admin.Do(func() error {
 		err := s.db.QueryRowContext(ctx,
 			"SELECT merchant_id, secret_hash FROM merchant_api_keys WHERE id = ? AND revoked_at IS NULL", id).Scan(&merchant, &stored)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -89,7 +89,7 @@ func nullTime(t time.Time) sql.NullTime { return sql.NullTime{Time: t, Valid: !t
 // to another merchant is stock.ErrNotFound. It returns the stored live,
 // whether it was created, and its skus (whose sale window just changed).
 func (s *Store) UpsertLive(ctx context.Context, l Live, now time.Time) (out Live, created bool, skus []string, err error) {
-	err = s.guard.Do(func() error {
+	err = s.admin.Do(func() error {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("mysqlstore: upsert live: %w", err)

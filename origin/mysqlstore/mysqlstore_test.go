@@ -53,7 +53,7 @@ func product(sku string, stockUnits, limit int64) mysqlstore.Product {
 
 func upsert(t *testing.T, s *mysqlstore.Store, merchantID, liveID string, ps ...mysqlstore.Product) []mysqlstore.Applied {
 	t.Helper()
-	applied, err := s.UpsertProducts(context.Background(), merchantID, liveID, ps, "upload", now)
+	applied, err := s.UpsertProducts(context.Background(), merchantID, liveID, ps, 1000, "upload", now)
 	if err != nil {
 		t.Fatalf("UpsertProducts: %v", err)
 	}
@@ -237,7 +237,7 @@ func TestUpsertProducts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.UpsertProducts(ctx, tt.merchant, tt.live, tt.rows, "upload", now)
+			_, err := s.UpsertProducts(ctx, tt.merchant, tt.live, tt.rows, 1000, "upload", now)
 			var rejected *mysqlstore.RowsRejectedError
 			if !errors.As(err, &rejected) {
 				t.Fatalf("UpsertProducts = %v, want *RowsRejectedError", err)
@@ -271,11 +271,11 @@ func TestUpsertProducts(t *testing.T) {
 	upsert(t, s, m1, "L1", product("A", 4, 3))
 
 	t.Run("live of another merchant", func(t *testing.T) {
-		_, err := s.UpsertProducts(ctx, m2, "L1", []mysqlstore.Product{product("Z", 1, 1)}, "upload", now)
+		_, err := s.UpsertProducts(ctx, m2, "L1", []mysqlstore.Product{product("Z", 1, 1)}, 1000, "upload", now)
 		if !errors.Is(err, stock.ErrNotFound) {
 			t.Errorf("UpsertProducts into another merchant's live = %v, want stock.ErrNotFound", err)
 		}
-		_, err = s.UpsertProducts(ctx, m1, "NOPE", []mysqlstore.Product{product("Z", 1, 1)}, "upload", now)
+		_, err = s.UpsertProducts(ctx, m1, "NOPE", []mysqlstore.Product{product("Z", 1, 1)}, 1000, "upload", now)
 		if !errors.Is(err, stock.ErrNotFound) {
 			t.Errorf("UpsertProducts into a missing live = %v, want stock.ErrNotFound", err)
 		}
@@ -301,7 +301,7 @@ func TestStockAdjustments(t *testing.T) {
 	}
 	for i, st := range steps {
 		at := now.Add(time.Duration(i) * time.Second)
-		if _, err := s.UpsertProducts(context.Background(), m, "L1", []mysqlstore.Product{st.p}, st.reason, at); err != nil {
+		if _, err := s.UpsertProducts(context.Background(), m, "L1", []mysqlstore.Product{st.p}, 1000, st.reason, at); err != nil {
 			t.Fatalf("step %d: %v", i+1, err)
 		}
 	}

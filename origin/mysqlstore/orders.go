@@ -82,7 +82,7 @@ const orderColumns = "id, buyer_id, idempotency_key, sku, live_id, quantity, uni
 // batch would have if it landed; BatchLanded tells later whether it did.
 func (s *Store) CommitOrders(ctx context.Context, reqs []OrderRequest, now time.Time) ([]Result, error) {
 	var results []Result
-	err := s.guard.Do(func() error {
+	err := s.orders.Do(func() error {
 		checkDuplicates := false
 		return withRetry(ctx, 6, func() error {
 			r, err := s.commitOnce(ctx, reqs, now, checkDuplicates)
@@ -451,7 +451,7 @@ func distinct(reqs []OrderRequest) (skus, buyers []string) {
 // Order returns one order; stock.ErrNotFound when there is none.
 func (s *Store) Order(ctx context.Context, id string) (Order, error) {
 	var o Order
-	err := s.guard.Do(func() error {
+	err := s.reads.Do(func() error {
 		var err error
 		o, err = scanOrder(s.db.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ?", id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -472,7 +472,7 @@ func (s *Store) Order(ctx context.Context, id string) (Order, error) {
 // stock.ErrNotFound when there is none.
 func (s *Store) OrderByKey(ctx context.Context, buyerID, key string) (Order, error) {
 	var o Order
-	err := s.guard.Do(func() error {
+	err := s.orders.Do(func() error {
 		var err error
 		o, err = scanOrder(s.db.QueryRowContext(ctx,
 			"SELECT "+orderColumns+" FROM orders WHERE buyer_id = ? AND idempotency_key = ?", buyerID, key))

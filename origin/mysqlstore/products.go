@@ -26,7 +26,7 @@ type ProductState struct {
 // ProductState reads one sku; stock.ErrNotFound when it does not exist.
 func (s *Store) ProductState(ctx context.Context, sku string) (ProductState, error) {
 	var ps ProductState
-	err := s.guard.Do(func() error {
+	err := s.shared(ctx).Do(func() error {
 		tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 		if err != nil {
 			return fmt.Errorf("mysqlstore: product state %s: %w", sku, err)
@@ -75,7 +75,7 @@ FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ?`, sku).Scan(
 // have sales are left out: the caller rebuilds those one by one.
 func (s *Store) UnsoldStates(ctx context.Context, skus []string) (map[string]ProductState, error) {
 	out := make(map[string]ProductState, len(skus))
-	err := s.guard.Do(func() error {
+	err := s.admin.Do(func() error {
 		for lo := 0; lo < len(skus); lo += upsertChunk {
 			chunk := skus[lo:min(lo+upsertChunk, len(skus))]
 			args := make([]any, len(chunk))
@@ -112,7 +112,7 @@ FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sold = 0 AND p.sku IN (
 // SaleWindow returns the sale window of a sku's live (zero times when
 // open-ended).
 func (s *Store) SaleWindow(ctx context.Context, sku string) (start, end time.Time, err error) {
-	err = s.guard.Do(func() error {
+	err = s.orders.Do(func() error {
 		var st, en sql.NullTime
 		err := s.db.QueryRowContext(ctx,
 			"SELECT l.sale_starts_at, l.sale_ends_at FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ?", sku).Scan(&st, &en)
@@ -130,7 +130,7 @@ func (s *Store) SaleWindow(ctx context.Context, sku string) (start, end time.Tim
 
 // RaiseVersion lifts a sku's version floor to at least v.
 func (s *Store) RaiseVersion(ctx context.Context, sku string, v int64) error {
-	return s.guard.Do(func() error {
+	return s.shared(ctx).Do(func() error {
 		if _, err := s.db.ExecContext(ctx, "UPDATE products SET version = GREATEST(version, ?) WHERE sku = ?", v, sku); err != nil {
 			return fmt.Errorf("mysqlstore: raise version of %s: %w", sku, err)
 		}
@@ -141,7 +141,7 @@ func (s *Store) RaiseVersion(ctx context.Context, sku string, v int64) error {
 // LiveIDs lists every live, for operator commands that walk them all.
 func (s *Store) LiveIDs(ctx context.Context) ([]string, error) {
 	var ids []string
-	err := s.guard.Do(func() error {
+	err := s.reads.Do(func() error {
 		rows, err := s.db.QueryContext(ctx, "SELECT id FROM lives ORDER BY id")
 		if err != nil {
 			return fmt.Errorf("mysqlstore: lives: %w", err)
@@ -164,7 +164,7 @@ func (s *Store) LiveIDs(ctx context.Context) ([]string, error) {
 func (s *Store) LiveSKUs(ctx context.Context, liveID string) ([]string, error) {
 	var skus []string
 	found := false
-	err := s.guard.Do(func() error {
+	err := s.reads.Do(func() error {
 		var one int
 		err := s.db.QueryRowContext(ctx, "SELECT 1 FROM lives WHERE id = ?", liveID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -205,7 +205,7 @@ func (s *Store) Totals(ctx context.Context, skus []string) (map[string][2]int64,
 	for i, sku := range skus {
 		args[i] = sku
 	}
-	err := s.guard.Do(func() error {
+	err := s.shared(ctx).Do(func() error {
 		rows, err := s.db.QueryContext(ctx, "SELECT sku, stock, sold FROM products WHERE sku IN ("+placeholders(len(skus))+")", args...)
 		if err != nil {
 			return fmt.Errorf("mysqlstore: totals: %w", err)

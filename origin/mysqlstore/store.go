@@ -26,10 +26,17 @@ type Store struct {
 	// driver does not watch a context during COMMIT), and a transaction
 	// whose client vanished releases its row locks within wait_timeout.
 	batch *sql.DB
-	guard *depguard.Guard
+	// One breaker per purpose, so that failures of one kind of work never
+	// refuse another: orders guards the purchase path, reads the public
+	// reads, order lookups and maintenance, admin the merchants' API and
+	// the operator commands. An anonymous flood of reads can open reads,
+	// never orders.
+	orders, reads, admin *depguard.Guard
 }
 
 type openOptions struct {
+	readGuard    *depguard.Guard
+	adminGuard   *depguard.Guard
 	logger       mysql.Logger
 	batchTimeout time.Duration
 	ioTimeout    time.Duration
@@ -42,6 +49,18 @@ type Option func(*openOptions)
 // it is about to retry) to log at debug level instead of stderr.
 func WithLogger(log *slog.Logger) Option {
 	return func(o *openOptions) { o.logger = driverLogger{log} }
+}
+
+// WithReadGuard sets the breaker of the read path (default: one named
+// "mysql-reads").
+func WithReadGuard(g *depguard.Guard) Option {
+	return func(o *openOptions) { o.readGuard = g }
+}
+
+// WithAdminGuard sets the breaker of the merchants' API and the operator
+// commands (default: one named "mysql-admin").
+func WithAdminGuard(g *depguard.Guard) Option {
+	return func(o *openOptions) { o.adminGuard = g }
 }
 
 // WithIOTimeout bounds each network read or write of the general pool, so
@@ -63,7 +82,9 @@ func (d driverLogger) Print(v ...any) {
 	d.log.Debug("mysql driver", slog.String("msg", fmt.Sprint(v...)))
 }
 
-// Open connects with dsn and checks the connection. The DSN must carry
+// Open connects with dsn and checks the connection. guard is the breaker
+// of the purchase path (default: one named "mysql"); the other purposes'
+// breakers come from WithReadGuard and WithAdminGuard. The DSN must carry
 // parseTime=true; Open adds it when missing, turns on client-side
 // parameter interpolation, and adds a short dial timeout
 // so an unreachable server fails fast, and I/O deadlines so a hanging one
@@ -72,6 +93,11 @@ func Open(ctx context.Context, dsn string, maxConns int, guard *depguard.Guard, 
 	o := openOptions{batchTimeout: 2 * time.Second}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	// Arguments are interpolated client-side (below), which is safe only
+	// with the character sets CheckDSN allows.
+	if err := CheckDSN(dsn); err != nil {
+		return nil, fmt.Errorf("mysqlstore: MYSQL_DSN: %w", err)
 	}
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
@@ -137,7 +163,13 @@ func Open(ctx context.Context, dsn string, maxConns int, guard *depguard.Guard, 
 	if guard == nil {
 		guard = depguard.New("mysql", depguard.Settings{})
 	}
-	return &Store{db: db, batch: batch, guard: guard}, nil
+	if o.readGuard == nil {
+		o.readGuard = depguard.New("mysql-reads", depguard.Settings{})
+	}
+	if o.adminGuard == nil {
+		o.adminGuard = depguard.New("mysql-admin", depguard.Settings{})
+	}
+	return &Store{db: db, batch: batch, orders: guard, reads: o.readGuard, admin: o.adminGuard}, nil
 }
 
 func openPool(cfg *mysql.Config, maxConns int, maxIdle time.Duration) (*sql.DB, error) {
@@ -160,8 +192,30 @@ func (s *Store) DB() *sql.DB { return s.db }
 // sessions.
 func (s *Store) BatchDB() *sql.DB { return s.batch }
 
-// Guard is the breaker in front of MySQL.
-func (s *Store) Guard() *depguard.Guard { return s.guard }
+// Guard is the breaker of the purchase path: while it is open a purchase
+// is refused before anything is reserved.
+func (s *Store) Guard() *depguard.Guard { return s.orders }
+
+// Guards are every breaker in front of MySQL, for metrics and tests.
+func (s *Store) Guards() []*depguard.Guard { return []*depguard.Guard{s.orders, s.reads, s.admin} }
+
+type purposeKey struct{}
+
+// ForPurchase marks ctx as serving a purchase. The calls that both
+// purchases and reads make (rebuilding a sku, reading its totals) count
+// toward the purchase path's breaker under such a context, and toward the
+// read path's otherwise.
+func ForPurchase(ctx context.Context) context.Context {
+	return context.WithValue(ctx, purposeKey{}, true)
+}
+
+// shared is the breaker of a call that purchases and reads both make.
+func (s *Store) shared(ctx context.Context) *depguard.Guard {
+	if ctx.Value(purposeKey{}) != nil {
+		return s.orders
+	}
+	return s.reads
+}
 
 // Close closes the pools.
 func (s *Store) Close() error { return errors.Join(s.batch.Close(), s.db.Close()) }

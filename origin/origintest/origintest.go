@@ -33,7 +33,7 @@ import (
 )
 
 // Secret signs the buyer tokens of test servers.
-const Secret = "origintest-secret-0123456789"
+const Secret = "origintest-secret-0123456789abcdef0123"
 
 func env(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -136,6 +136,7 @@ type Env struct {
 	Server   *app.Server
 	Config   app.Config
 	URL      string
+	OpsURL   string // /healthz, /readyz, /metrics
 	DB       *sql.DB
 	Redis    *redis.Client
 	Prefix   string
@@ -161,7 +162,7 @@ func Start(t testing.TB, o Options) *Env {
 	prefix := RedisPrefix(t)
 	cfg, err := app.LoadServe(nil, func(k string) string {
 		switch k {
-		case "ORIGIN_ADDR":
+		case "ORIGIN_ADDR", "OPS_ADDR":
 			return "127.0.0.1:0"
 		case "MYSQL_DSN":
 			return dsn
@@ -173,7 +174,7 @@ func Start(t testing.TB, o Options) *Env {
 			return NATSURL()
 		case "BUYER_JWT_SECRET":
 			return Secret
-		case "RATE_LIMIT_IP", "RATE_LIMIT_BUYER":
+		case "RATE_LIMIT_IP", "RATE_LIMIT_BUYER", "RATE_LIMIT_READ_MISS":
 			return "0"
 		}
 		return ""
@@ -197,7 +198,7 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatalf("start origin: %v", err)
 	}
 	e := &Env{
-		T: t, Server: srv, Config: cfg, URL: "http://" + srv.Addr(), DB: srv.Deps().DB.DB(),
+		T: t, Server: srv, Config: cfg, URL: "http://" + srv.Addr(), OpsURL: "http://" + srv.OpsAddr(), DB: srv.Deps().DB.DB(),
 		Redis: srv.Deps().Redis, Prefix: prefix,
 		Client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}},
 	}
@@ -216,7 +217,7 @@ func Start(t testing.TB, o Options) *Env {
 // Token returns a valid buyer token.
 func (e *Env) Token(buyer string) string {
 	e.T.Helper()
-	tok, err := buyertoken.Issue([]byte(Secret), buyer, time.Hour, time.Now())
+	tok, err := buyertoken.Issue([]byte(Secret), buyer, time.Hour, time.Now(), e.Config.BuyerTokenOptions()...)
 	if err != nil {
 		e.T.Fatalf("token: %v", err)
 	}
@@ -311,6 +312,9 @@ func (e *Env) SetUpLive(liveID string, liveJSON string, products ...Product) {
 	auth := []string{"Authorization", "Bearer " + e.Key}
 	if r := e.MustDo("PUT", "/admin/v1/lives/"+liveID, []byte(liveJSON), auth...); r.Status/100 != 2 {
 		e.T.Fatalf("put live: %d %s", r.Status, r.Body)
+	}
+	if len(products) == 0 {
+		return
 	}
 	for i := range products {
 		p := &products[i]

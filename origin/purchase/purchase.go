@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"github.com/redis/go-redis/v9"
 
 	"livecommerce/internal/depguard"
@@ -95,11 +94,13 @@ func (s *Service) Purchase(ctx context.Context, r Request) (Result, error) {
 	}
 	rr := redisstock.ReserveRequest{
 		BuyerID: r.BuyerID, IdempotencyKey: r.IdempotencyKey, SKU: r.SKU, Quantity: r.Quantity,
-		Fingerprint: fingerprint(r.SKU, r.Quantity), OrderID: ulid.Make().String(), Now: s.now(),
+		Fingerprint: fingerprint(r.SKU, r.Quantity), OrderID: newOrderID(), Now: s.now(),
 	}
 	res, err := s.redis.Reserve(ctx, rr)
 	if err == nil && res.Outcome == redisstock.Missing {
-		if err := s.rebuilder.Rebuild(ctx, r.SKU); err != nil {
+		// A rebuild for a purchase counts toward the purchase path's
+		// breaker, not the read path's.
+		if err := s.rebuilder.Rebuild(mysqlstore.ForPurchase(ctx), r.SKU); err != nil {
 			return Result{}, err
 		}
 		res, err = s.redis.Reserve(ctx, rr)

@@ -61,6 +61,9 @@ func (s *Store) skuKey(sku string) string    { return s.prefix + "sku:" + sku }
 func (s *Store) heldKey(sku string) string   { return s.prefix + "held:" + sku }
 func (s *Store) liveKey(live string) string  { return s.prefix + "live:" + live }
 func (s *Store) absentKey(sku string) string { return s.prefix + "absent:" + sku }
+func (s *Store) absentLiveKey(live string) string {
+	return s.prefix + "absent-live:" + live
+}
 
 // idemKey is per buyer; the buyer id's length keeps "a:b"+"c" and "a"+"b:c"
 // apart.
@@ -369,22 +372,45 @@ func ints(v []any) ([]int64, error) {
 }
 
 // LiveSKUs lists the loaded skus of a live; loaded is false when Redis
-// knows nothing of the live.
+// knows nothing of the live. A live recently found not to exist
+// (MarkLiveAbsent) is stock.ErrNotFound.
 func (s *Store) LiveSKUs(ctx context.Context, live string) (skus []string, loaded bool, err error) {
+	absent := false
 	err = s.guard.Do(func() error {
-		keys, err := s.rdb.HKeys(ctx, s.liveKey(live)).Result()
+		var keys *redis.StringSliceCmd
+		var marked *redis.IntCmd
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			keys = p.HKeys(ctx, s.liveKey(live))
+			marked = p.Exists(ctx, s.absentLiveKey(live))
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("redisstock: list skus of %s: %w", live, err)
 		}
-		for _, k := range keys {
+		for _, k := range keys.Val() {
 			if k != "_" {
 				skus = append(skus, k)
 			}
 		}
-		loaded = len(keys) > 0
+		loaded = len(keys.Val()) > 0
+		absent = !loaded && marked.Val() == 1
 		return nil
 	})
+	if err == nil && absent {
+		return nil, false, stock.ErrNotFound
+	}
 	return skus, loaded, err
+}
+
+// MarkLiveAbsent remembers for ttl that the database has no such live, so
+// a flood of reads of made-up live ids does not reach the database.
+func (s *Store) MarkLiveAbsent(ctx context.Context, live string, ttl time.Duration) error {
+	return s.guard.Do(func() error {
+		if err := s.rdb.Set(ctx, s.absentLiveKey(live), "1", ttl).Err(); err != nil {
+			return fmt.Errorf("redisstock: mark live %s absent: %w", live, err)
+		}
+		return nil
+	})
 }
 
 // liveListingTTL bounds how long a live's sku listing is trusted before it
@@ -413,10 +439,11 @@ func (s *Store) MarkLive(ctx context.Context, live string, skus []string) error 
 	})
 }
 
-// ForgetLive drops a live's listing; the next read rebuilds it whole.
+// ForgetLive drops a live's listing, and any mark that it does not exist;
+// the next read rebuilds it whole.
 func (s *Store) ForgetLive(ctx context.Context, live string) error {
 	return s.guard.Do(func() error {
-		if err := s.rdb.Del(ctx, s.liveKey(live)).Err(); err != nil {
+		if err := s.rdb.Del(ctx, s.liveKey(live), s.absentLiveKey(live)).Err(); err != nil {
 			return fmt.Errorf("redisstock: forget live %s: %w", live, err)
 		}
 		return nil

@@ -60,9 +60,14 @@ func New(src Source, ttl time.Duration) *Cache {
 	return &Cache{src: src, ttl: ttl, maxEntries: 100_000, entries: map[string]entry{}}
 }
 
-// SKU answers GET /v1/products/{sku}/stock.
-func (c *Cache) SKU(ctx context.Context, sku string) (*Answer, error) {
-	return c.get(ctx, "s:"+sku, func(ctx context.Context) (*Answer, error) {
+// ErrNotCached: the answer was asked for from the cache only, and the
+// cache has none.
+var ErrNotCached = errors.New("stockread: not in the cache")
+
+// SKU answers GET /v1/products/{sku}/stock; with load false, only from
+// the cache.
+func (c *Cache) SKU(ctx context.Context, sku string, load bool) (*Answer, error) {
+	return c.get(ctx, "s:"+sku, load, func(ctx context.Context) (*Answer, error) {
 		l, err := c.src.Level(ctx, sku)
 		if errors.Is(err, stock.ErrNotFound) {
 			return &Answer{NotFound: true, Tags: []string{stock.SKUTag(sku)}}, nil
@@ -74,9 +79,10 @@ func (c *Cache) SKU(ctx context.Context, sku string) (*Answer, error) {
 	})
 }
 
-// Live answers GET /v1/lives/{live_id}/stock.
-func (c *Cache) Live(ctx context.Context, liveID string) (*Answer, error) {
-	return c.get(ctx, "l:"+liveID, func(ctx context.Context) (*Answer, error) {
+// Live answers GET /v1/lives/{live_id}/stock; with load false, only from
+// the cache.
+func (c *Cache) Live(ctx context.Context, liveID string, load bool) (*Answer, error) {
+	return c.get(ctx, "l:"+liveID, load, func(ctx context.Context) (*Answer, error) {
 		levels, err := c.src.LiveLevels(ctx, liveID)
 		if errors.Is(err, stock.ErrNotFound) {
 			return &Answer{NotFound: true, Tags: []string{stock.LiveTag(liveID)}}, nil
@@ -104,13 +110,16 @@ func build(v any, tags ...string) (*Answer, error) {
 	return &Answer{Body: body, ETag: fmt.Sprintf(`"%016x"`, h.Sum64()), Tags: tags}, nil
 }
 
-func (c *Cache) get(ctx context.Context, key string, load func(context.Context) (*Answer, error)) (*Answer, error) {
+func (c *Cache) get(ctx context.Context, key string, mayLoad bool, load func(context.Context) (*Answer, error)) (*Answer, error) {
 	now := time.Now()
 	c.mu.RLock()
 	e, ok := c.entries[key]
 	c.mu.RUnlock()
 	if ok && now.Before(e.expires) {
 		return e.answer, nil
+	}
+	if !mayLoad {
+		return nil, ErrNotCached
 	}
 	v, err := c.group.Do(ctx, key, func() (any, error) {
 		// The shared load must not die with the first caller's context.

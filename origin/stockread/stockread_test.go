@@ -104,14 +104,14 @@ func (e *env) add(t *testing.T, live string, skus ...string) {
 	if len(ps) == 0 {
 		return
 	}
-	if _, err := e.db.UpsertProducts(context.Background(), e.merchant, live, ps, "upload", time.Now().UTC()); err != nil {
+	if _, err := e.db.UpsertProducts(context.Background(), e.merchant, live, ps, 1000, "upload", time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func read(t *testing.T, c *stockread.Cache, sku string) *stockread.Answer {
 	t.Helper()
-	a, err := c.SKU(context.Background(), sku)
+	a, err := c.SKU(context.Background(), sku, true)
 	if err != nil {
 		t.Fatalf("SKU(%s) = %v", sku, err)
 	}
@@ -139,7 +139,7 @@ func concurrently(t *testing.T, c *stockread.Cache, sku string, n int) []*stockr
 		go func() {
 			defer done.Done()
 			start.Wait()
-			answers[i], errs[i] = c.SKU(context.Background(), sku)
+			answers[i], errs[i] = c.SKU(context.Background(), sku, true)
 		}()
 	}
 	start.Done()
@@ -244,7 +244,7 @@ func TestUnknown(t *testing.T) {
 		t.Errorf("100 reads of a cached unknown sku made %d Redis round trips, want 0", got)
 	}
 
-	l, err := c.Live(context.Background(), "NOLIVE")
+	l, err := c.Live(context.Background(), "NOLIVE", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestLiveSortedBySKU(t *testing.T) {
 		}
 		return skus
 	}
-	a, err := c.Live(ctx, "L1")
+	a, err := c.Live(ctx, "L1", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestLiveSortedBySKU(t *testing.T) {
 		}
 	}
 	time.Sleep(ttl + 20*time.Millisecond)
-	a, err = c.Live(ctx, "L1")
+	a, err = c.Live(ctx, "L1", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestLiveSortedBySKU(t *testing.T) {
 func TestEmptyLive(t *testing.T) {
 	e := setup(t)
 	c := stockread.New(e.inv, 50*time.Millisecond)
-	a, err := c.Live(context.Background(), "L1")
+	a, err := c.Live(context.Background(), "L1", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestErrorsAreNotCached(t *testing.T) {
 	src := &failingSource{}
 	c := stockread.New(src, 200*time.Millisecond)
 	for i := 0; i < 2; i++ {
-		if a, err := c.SKU(context.Background(), "A1"); !errors.Is(err, stock.ErrUnavailable) {
+		if a, err := c.SKU(context.Background(), "A1", true); !errors.Is(err, stock.ErrUnavailable) {
 			t.Fatalf("read %d with the source failing = %+v, %v; want stock.ErrUnavailable", i+1, a, err)
 		}
 	}

@@ -24,6 +24,8 @@ import (
 	"github.com/rs/cors"
 
 	"livecommerce/internal/clientip"
+	"livecommerce/internal/natsconn"
+	"livecommerce/internal/opsserver"
 	"livecommerce/internal/stockstream"
 	"livecommerce/stockfeed/hub"
 	"livecommerce/stockfeed/sse"
@@ -43,6 +45,7 @@ type Server struct {
 	streams *sse.Streams
 	http    *http.Server
 	ln      net.Listener
+	ops     *opsserver.Server
 	served  chan error
 	stop    context.CancelFunc // ends the stream-ensuring loop
 
@@ -62,12 +65,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CORS_ORIGINS: %w", err)
 	}
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("stockfeed"), nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", slog.Any("error", err)) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", slog.String("url", nc.ConnectedUrl())) }))
+	nc, err := natsconn.Connect(cfg.NATSURL, "stockfeed", natsconn.Options{Creds: cfg.NATSCreds}, log)
 	if err != nil {
-		return nil, fmt.Errorf("NATS_URL: %w", err)
+		return nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -94,8 +94,17 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		WriteTimeout: cfg.WriteTimeout, Retry: cfg.Retry, RetryJitter: cfg.RetryJitter, Proxies: proxies,
 	}, lives, metrics, log)
 
-	s := &Server{cfg: cfg, log: log, nc: nc, js: js, lives: lives, streams: streams, ln: ln,
+	ops, err := opsserver.Listen(cfg.OpsAddr, "OPS_ADDR", log)
+	if err != nil {
+		stop()
+		lives.Close()
+		ln.Close()
+		nc.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, nc: nc, js: js, lives: lives, streams: streams, ln: ln, ops: ops,
 		served: make(chan error, 1), stop: stop}
+	ops.Serve(opsserver.Handler(reg, s.readiness))
 	s.http = &http.Server{
 		Handler:           s.routes(reg, origins),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -135,11 +144,9 @@ func (s *Server) routes(reg *prometheus.Registry, origins []string) http.Handler
 
 	mux := http.NewServeMux()
 	mux.Handle(EventsRoute, timedStream(duration.MustCurryWith(prometheus.Labels{"route": EventsRoute}), corsed.Handler(s.streams)))
-	mux.Handle("/healthz", timed("/healthz", getOnly(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}))))
-	mux.Handle("/readyz", timed("/readyz", getOnly(http.HandlerFunc(s.ready))))
-	mux.Handle("/metrics", timed("/metrics", getOnly(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))))
+	// Only the load balancer's probe: whether this instance takes streams,
+	// and nothing about what it depends on (that is on the ops listener).
+	mux.Handle("/readyz", timed("/readyz", getOnly(http.HandlerFunc(s.probe))))
 	mux.Handle("/", timed("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sse.WriteError(w, http.StatusNotFound, "not_found", "no such route", 0)
 	})))
@@ -195,36 +202,39 @@ func getOnly(h http.Handler) http.Handler {
 	})
 }
 
-// ready answers 200 when NATS is connected and the STOCK stream answers.
-func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	checks := map[string]string{"nats": "ok", "stream": "ok"}
-	var down []string
+// readiness is ready when NATS is connected, the STOCK stream answers and
+// the instance is not shutting down.
+func (s *Server) readiness(ctx context.Context) opsserver.Report {
+	rep := opsserver.Report{Checks: map[string]string{"nats": "ok", "stream": "ok"}}
 	if s.streams.Refusing() {
+		rep.Problem = "shutting down"
+		return rep
+	}
+	if !s.nc.IsConnected() {
+		rep.Checks["nats"], rep.Checks["stream"] = "down", "down"
+		rep.Problem = "not ready: nats unreachable"
+		return rep
+	}
+	if _, err := s.js.Stream(ctx, stockstream.Name); err != nil {
+		rep.Checks["stream"] = "down"
+		rep.Problem = "not ready: stream " + stockstream.Name + " unreachable"
+	}
+	return rep
+}
+
+// probe answers the load balancer: 200 while this instance takes streams,
+// 503 otherwise, and nothing more.
+func (s *Server) probe(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if s.readiness(ctx).Problem != "" {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{
-			"code": "unavailable", "message": "shutting down",
+			"code": "unavailable", "message": "not ready",
 		}})
 		return
 	}
-	if !s.nc.IsConnected() {
-		checks["nats"], checks["stream"] = "down", "down"
-		down = append(down, "nats")
-	} else {
-		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-		defer cancel()
-		if _, err := s.js.Stream(ctx, stockstream.Name); err != nil {
-			checks["stream"] = "down"
-			down = append(down, "stream "+stockstream.Name)
-		}
-	}
-	if len(down) > 0 {
-		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{
-			"code": "unavailable", "message": "not ready: " + strings.Join(down, ", ") + " unreachable",
-		}, "checks": checks})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "checks": checks})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -236,6 +246,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// OpsAddr is the address of the ops listener (/healthz, /readyz,
+// /metrics).
+func (s *Server) OpsAddr() string { return s.ops.Addr() }
 
 // Done reports the server stopping on its own (a listener failure).
 func (s *Server) Done() <-chan error { return s.served }
@@ -282,8 +296,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if derr := s.nc.Drain(); derr != nil {
 		s.nc.Close()
 	}
+	// Last, so that metrics stay readable while the streams drain.
+	oerr := s.ops.Shutdown(context.WithoutCancel(ctx))
 	if err != nil {
 		return fmt.Errorf("stockfeed: shutdown: %w", err)
 	}
-	return nil
+	return oerr
 }

@@ -11,12 +11,15 @@ import (
 	"livecommerce/internal/applog"
 	"livecommerce/internal/clientip"
 	"livecommerce/internal/envflag"
+	"livecommerce/internal/natsconn"
 )
 
 // Config is every setting of the stockfeed.
 type Config struct {
 	Addr              string
+	OpsAddr           string
 	NATSURL           string
+	NATSCreds         string // a .creds file; "" = none
 	StreamReplicas    int
 	StreamCheck       time.Duration
 	CORSOrigins       string
@@ -45,16 +48,18 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	fs := flag.NewFlagSet("stockfeed", flag.ContinueOnError)
 	s := envflag.New(fs, getenv)
 	s.String(&c.Addr, "addr", "STOCKFEED_ADDR", ":8081", "listen address")
+	s.String(&c.OpsAddr, "ops-addr", "OPS_ADDR", "127.0.0.1:9103", "listen address of /healthz, /readyz and /metrics (never behind the edge)")
 	s.String(&c.NATSURL, "nats-url", "NATS_URL", "nats://127.0.0.1:4222", "NATS server URL (JetStream enabled)")
+	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS .creds file (user JWT and seed) to sign in with (empty: none)")
 	s.Int(&c.StreamReplicas, "stream-replicas", "STOCK_STREAM_REPLICAS", 1, "replicas of the STOCK stream (3 on a NATS cluster)")
 	s.Duration(&c.StreamCheck, "stream-check", "STOCKFEED_STREAM_CHECK", 10*time.Second, "how often each followed live checks that the STOCK stream was not replaced")
 	s.String(&c.CORSOrigins, "cors-origins", "CORS_ORIGINS", "*", "comma-separated origins of live pages allowed to read the stream, or *")
 	s.String(&c.TrustedProxies, "trusted-proxies", "TRUSTED_PROXIES", "127.0.0.1,::1", "comma-separated addresses or CIDRs allowed to set X-Forwarded-For")
 	s.Int(&c.MaxConns, "max-conns", "STOCKFEED_MAX_CONNS", 20000, "event streams this instance holds at most (503 beyond)")
-	s.Int(&c.MaxConnsPerIP, "max-conns-per-ip", "STOCKFEED_MAX_CONNS_PER_IP", 100, "event streams per client address (429 beyond)")
+	s.Int(&c.MaxConnsPerIP, "max-conns-per-ip", "STOCKFEED_MAX_CONNS_PER_IP", 100, "event streams per client address, an IPv6 /64 counting as one (429 beyond)")
 	s.Int(&c.MaxLives, "max-lives", "STOCKFEED_MAX_LIVES", 1000, "lives followed at once (503 beyond)")
 	s.Float(&c.NewLivesPerSecond, "new-lives-per-second", "STOCKFEED_NEW_LIVES_PER_SECOND", 100, "lives this instance may start following per second")
-	s.Float(&c.NewLivesPerClient, "new-lives-per-client", "STOCKFEED_NEW_LIVES_PER_CLIENT", 2, "lives one client address may start this instance following per second (burst 5x)")
+	s.Float(&c.NewLivesPerClient, "new-lives-per-client", "STOCKFEED_NEW_LIVES_PER_CLIENT", 2, "lives one client address (an IPv6 /64) may start this instance following per second (burst 5x)")
 	s.Duration(&c.Window, "coalesce-window", "STOCKFEED_COALESCE_WINDOW", 50*time.Millisecond, "changes of one sku within this window are sent once, newest version")
 	s.Int(&c.QueueLen, "client-queue", "STOCKFEED_CLIENT_QUEUE", 64, "windows of changes a client may fall behind before it is cut")
 	s.Duration(&c.Heartbeat, "heartbeat", "STOCKFEED_HEARTBEAT", 10*time.Second, "longest silence on a stream before a comment line (at most 15s)")
@@ -75,8 +80,15 @@ func (c Config) validate() error {
 	if c.Addr == "" {
 		bad("STOCKFEED_ADDR: required")
 	}
-	if !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
-		bad("NATS_URL: %q must start with nats:// or tls://", c.NATSURL)
+	switch {
+	case c.OpsAddr == "":
+		bad("OPS_ADDR: required")
+	case c.OpsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0"):
+		bad("OPS_ADDR: must differ from STOCKFEED_ADDR: the ops routes stay off the public listener")
+	}
+	// Not echoed: NATS_URL may carry a password.
+	if err := natsconn.Check(c.NATSURL, c.NATSCreds); err != nil {
+		errs = append(errs, err)
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
 		bad("STOCK_STREAM_REPLICAS: must be between 1 and 5")

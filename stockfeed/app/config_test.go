@@ -21,6 +21,7 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	want := app.Config{
 		Addr:              ":8081",
+		OpsAddr:           "127.0.0.1:9103",
 		NATSURL:           "nats://127.0.0.1:4222",
 		StreamReplicas:    1,
 		StreamCheck:       10 * time.Second,
@@ -54,6 +55,7 @@ func TestLoadDefaults(t *testing.T) {
 func TestLoadFromEnv(t *testing.T) {
 	got, err := app.Load(nil, envOf(map[string]string{
 		"STOCKFEED_ADDR":                 "127.0.0.1:9999",
+		"OPS_ADDR":                       "127.0.0.1:9998",
 		"NATS_URL":                       "tls://nats.example:4222",
 		"STOCK_STREAM_REPLICAS":          "3",
 		"STOCKFEED_STREAM_CHECK":         "2s",
@@ -80,7 +82,7 @@ func TestLoadFromEnv(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	want := app.Config{
-		Addr: "127.0.0.1:9999", NATSURL: "tls://nats.example:4222", StreamReplicas: 3, StreamCheck: 2 * time.Second,
+		Addr: "127.0.0.1:9999", OpsAddr: "127.0.0.1:9998", NATSURL: "tls://nats.example:4222", StreamReplicas: 3, StreamCheck: 2 * time.Second,
 		CORSOrigins: "https://a.example, http://localhost:3000", TrustedProxies: "10.0.0.0/8",
 		MaxConns: 500, MaxConnsPerIP: 5, MaxLives: 7, NewLivesPerSecond: 0.5, NewLivesPerClient: 0.25,
 		Window: 10 * time.Millisecond, QueueLen: 4, Heartbeat: 15 * time.Second,
@@ -98,6 +100,7 @@ func TestLoadRejects(t *testing.T) {
 	tests := []struct {
 		env, value string
 	}{
+		{"OPS_ADDR", ":8081"}, // the public listener's default
 		{"NATS_URL", "127.0.0.1:4222"},
 		{"NATS_URL", "http://127.0.0.1:4222"},
 		{"NATS_URL", "ws://127.0.0.1:4222"},

@@ -59,7 +59,18 @@ func newHTTPFeed(t *testing.T, tweak func(*app.Config)) *httpFeed {
 // do sends a short request and returns the response with its body read.
 func (f *httpFeed) do(method, path string, header http.Header) (*http.Response, []byte) {
 	f.t.Helper()
-	req, err := http.NewRequest(method, f.URL+path, nil)
+	return f.request(f.URL, method, path, header)
+}
+
+// ops is do on the ops listener.
+func (f *httpFeed) ops(method, path string) (*http.Response, []byte) {
+	f.t.Helper()
+	return f.request(f.OpsURL, method, path, nil)
+}
+
+func (f *httpFeed) request(base, method, path string, header http.Header) (*http.Response, []byte) {
+	f.t.Helper()
+	req, err := http.NewRequest(method, base+path, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -161,7 +172,7 @@ func (f *httpFeed) until(timeout time.Duration, what string, cond func() bool) {
 // stockfeed_events_in_total{result="malformed"}.
 func (f *httpFeed) series(name string) float64 {
 	f.t.Helper()
-	resp, body := f.do(http.MethodGet, "/metrics", nil)
+	resp, body := f.ops(http.MethodGet, "/metrics")
 	if resp.StatusCode != http.StatusOK {
 		f.t.Fatalf("/metrics: %s", resp.Status)
 	}
@@ -435,8 +446,8 @@ func TestLargeHeaders(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("1000 headers: %d, want 431", resp.StatusCode)
 	}
-	if resp, _ := f.do(http.MethodGet, "/healthz", nil); resp.StatusCode != http.StatusOK {
-		t.Errorf("/healthz after large headers: %d", resp.StatusCode)
+	if resp, _ := f.do(http.MethodGet, "/readyz", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("/readyz after large headers: %d", resp.StatusCode)
 	}
 	f.dial("")
 }
@@ -752,22 +763,42 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("%s events: Allow %q, want GET in it", m, allow)
 		}
 	}
-	resp, body := f.do(http.MethodPost, "/healthz", nil)
-	wantAPIError(t, "POST /healthz", resp, body, http.StatusMethodNotAllowed, "invalid_request")
-	if allow := resp.Header.Get("Allow"); !strings.Contains(allow, "GET") {
-		t.Errorf("POST /healthz: Allow %q, want GET in it", allow)
+	for name, do := range map[string]func(method, path string) (*http.Response, []byte){
+		"public": func(method, path string) (*http.Response, []byte) { return f.do(method, path, nil) },
+		"ops":    f.ops,
+	} {
+		path := "/readyz"
+		if name == "ops" {
+			path = "/healthz"
+		}
+		resp, body := do(http.MethodPost, path)
+		wantAPIError(t, name+": POST "+path, resp, body, http.StatusMethodNotAllowed, "invalid_request")
+		if allow := resp.Header.Get("Allow"); !strings.Contains(allow, "GET") {
+			t.Errorf("%s: POST %s: Allow %q, want GET in it", name, path, allow)
+		}
 	}
 
-	for _, path := range []string{"/", "/nope", "/v1/lives/L1", "/v1/lives/L1/events/", "/v1/lives/L1/events/x", "/v2/lives/L1/events", "/V1/lives/L1/events"} {
+	// The ops routes are not on the public listener, whatever the
+	// spelling; only the bare readiness probe is.
+	for _, path := range []string{"/", "/nope", "/v1/lives/L1", "/v1/lives/L1/events/", "/v1/lives/L1/events/x", "/v2/lives/L1/events", "/V1/lives/L1/events",
+		"/metrics", "/healthz", "/METRICS", "/metrics/", "/Healthz", "/debug/pprof/"} {
 		resp, body := f.do(http.MethodGet, path, nil)
 		wantAPIError(t, "GET "+path, resp, body, http.StatusNotFound, "not_found")
 	}
+	resp, body := f.do(http.MethodGet, "/readyz", nil)
+	if resp.StatusCode != http.StatusOK || string(body) != `{"status":"ok"}`+"\n" {
+		t.Errorf("public /readyz: %d %q, want 200 and the status alone", resp.StatusCode, body)
+	}
 
-	resp, body = f.do(http.MethodGet, "/healthz", nil)
+	resp, body = f.ops(http.MethodGet, "/healthz")
 	if resp.StatusCode != http.StatusOK || !json.Valid(body) {
 		t.Errorf("/healthz: %d %s", resp.StatusCode, body)
 	}
-	resp, body = f.do(http.MethodGet, "/metrics", nil)
+	resp, body = f.ops(http.MethodGet, "/readyz")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"nats":"ok"`) {
+		t.Errorf("ops /readyz: %d %s, want 200 with the checks", resp.StatusCode, body)
+	}
+	resp, body = f.ops(http.MethodGet, "/metrics")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "stockfeed_clients ") ||
 		!strings.Contains(string(body), `http_request_duration_seconds_bucket{code="200",method="get",route="/v1/lives/{live_id}/events"`) {
 		t.Errorf("/metrics: %d, want the feed's series and a latency histogram per route", resp.StatusCode)
@@ -791,7 +822,14 @@ func TestReadyz(t *testing.T) {
 	})
 	wantAPIError(t, "/readyz with NATS down", resp, body, http.StatusServiceUnavailable, "unavailable")
 	wantRetryAfter(t, "/readyz", resp)
-	if resp, _ := f.do(http.MethodGet, "/healthz", nil); resp.StatusCode != http.StatusOK {
+	if strings.Contains(string(body), "nats") {
+		t.Errorf("public /readyz with NATS down: %s, want no dependency named", body)
+	}
+	resp, body = f.ops(http.MethodGet, "/readyz")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"nats":"down"`) {
+		t.Errorf("ops /readyz with NATS down: %d %s, want 503 naming nats", resp.StatusCode, body)
+	}
+	if resp, _ := f.ops(http.MethodGet, "/healthz"); resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz with NATS down: %d, want 200 (the process is alive)", resp.StatusCode)
 	}
 
@@ -1190,7 +1228,7 @@ func TestMethodLabel(t *testing.T) {
 		resp, body := f.do(m, "/v1/lives/L1/events", nil)
 		wantAPIError(t, m+" events", resp, body, http.StatusMethodNotAllowed, "invalid_request")
 	}
-	_, body := f.do(http.MethodGet, "/metrics", nil)
+	_, body := f.ops(http.MethodGet, "/metrics")
 	var unknown bool
 	for line := range strings.Lines(string(body)) {
 		if !strings.HasPrefix(line, "http_request_duration_seconds") {

@@ -261,15 +261,15 @@ func TestCoalescingKeepsNewest(t *testing.T) {
 	if len(got) >= 20 {
 		t.Errorf("20 changes within a 300ms window arrived as %d events %v; want them coalesced", len(got), got)
 	}
-	if m := metric(t, feed.URL, "stockfeed_events_coalesced_total"); m < 1 {
+	if m := metric(t, feed.OpsURL, "stockfeed_events_coalesced_total"); m < 1 {
 		t.Errorf("stockfeed_events_coalesced_total = %v, want > 0", m)
 	}
 }
 
 // metric reads one unlabelled or summed sample family from /metrics.
-func metric(t *testing.T, feedURL, name string, labels ...string) float64 {
+func metric(t *testing.T, opsURL, name string, labels ...string) float64 {
 	t.Helper()
-	resp, err := http.Get(feedURL + "/metrics")
+	resp, err := http.Get(opsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,14 +440,14 @@ func TestSlowClientIsCut(t *testing.T) {
 	// The kernel buffers up to 4 MiB for the slow viewer before the
 	// feed's writes to it block; past that its queue fills.
 	cut := func() bool {
-		return metric(t, feed.URL, "stockfeed_clients_dropped_total", `reason="slow_consumer"`) > 0
+		return metric(t, feed.OpsURL, "stockfeed_clients_dropped_total", `reason="slow_consumer"`) > 0
 	}
 	for v := int64(2); v <= 3000 && (v%20 != 0 || !cut()); v++ {
 		publishRound(v)
 		time.Sleep(time.Millisecond)
 	}
 	waitFor(t, 10*time.Second, "the slow viewer cut", func() bool {
-		return metric(t, feed.URL, "stockfeed_clients_dropped_total", `reason="slow_consumer"`) == 1
+		return metric(t, feed.OpsURL, "stockfeed_clients_dropped_total", `reason="slow_consumer"`) == 1
 	})
 	waitFor(t, 10*time.Second, "the slow viewer's stream ended", func() bool { return feed.Streams() == 1 })
 
@@ -563,7 +563,7 @@ func TestStaleVersionIgnored(t *testing.T) {
 	if err != nil || b.Type != "snapshot" || b.LastEventID != "A:2" {
 		t.Fatalf("got %+v, %v; want the snapshot A:2", b, err)
 	}
-	stale := metric(t, feed.URL, "stockfeed_events_in_total", `result="stale"`)
+	stale := metric(t, feed.OpsURL, "stockfeed_events_in_total", `result="stale"`)
 
 	pub.Level(feedtest.Level("ST", "A", 9, 1)) // late
 	pub.Level(feedtest.Level("ST", "B", 4, 1)) // a marker after it
@@ -572,7 +572,7 @@ func TestStaleVersionIgnored(t *testing.T) {
 			t.Errorf("viewer got %+v, want no event for A (version 1 is older than 2)", l)
 		}
 	}
-	if got := metric(t, feed.URL, "stockfeed_events_in_total", `result="stale"`) - stale; got != 1 {
+	if got := metric(t, feed.OpsURL, "stockfeed_events_in_total", `result="stale"`) - stale; got != 1 {
 		t.Errorf(`stockfeed_events_in_total{result="stale"} rose by %v, want 1`, got)
 	}
 
@@ -599,7 +599,7 @@ func TestMetrics(t *testing.T) {
 	pub := feedtest.NewPublisher(t, n.URL)
 	pub.Level(feedtest.Level("MT", "A", 10, 1))
 	pub.Level(feedtest.Level("MT", "B", 10, 1))
-	m := func(name string, labels ...string) float64 { return metric(t, feed.URL, name, labels...) }
+	m := func(name string, labels ...string) float64 { return metric(t, feed.OpsURL, name, labels...) }
 
 	s1 := feedtest.Dial(t, feed.URL, "MT", "")
 	s2 := feedtest.Dial(t, feed.URL, "MT", "")

@@ -169,8 +169,9 @@ func runFeed(ctx context.Context, args []string) error {
 // feedProc is the stockfeed under test.
 type feedProc struct {
 	*child
-	addr string
-	hc   *http.Client
+	addr    string
+	opsAddr string // /metrics
+	hc      *http.Client
 }
 
 // startFeed starts the stockfeed on a free loopback port, with its caps
@@ -181,6 +182,10 @@ type feedProc struct {
 // the defaults).
 func startFeed(ctx context.Context, cfg feedConfig, logTo io.Writer) (*feedProc, error) {
 	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	opsAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -200,12 +205,12 @@ func startFeed(ctx context.Context, cfg feedConfig, logTo io.Writer) (*feedProc,
 		"STOCKFEED_DRAIN_WINDOW=0s", // the bench closes its streams first
 		"LOG_LEVEL=warn",
 	)
-	cmd.Env = append(append(cmd.Env, cfg.FeedEnv...), "STOCKFEED_ADDR="+addr)
+	cmd.Env = append(append(cmd.Env, cfg.FeedEnv...), "STOCKFEED_ADDR="+addr, "OPS_ADDR="+opsAddr)
 	c, err := startChild("stockfeed", cmd, logTo)
 	if err != nil {
 		return nil, err
 	}
-	f := &feedProc{child: c, addr: addr, hc: &http.Client{Timeout: 10 * time.Second}}
+	f := &feedProc{child: c, addr: addr, opsAddr: opsAddr, hc: &http.Client{Timeout: 10 * time.Second}}
 	if err := c.waitHTTP(ctx, f.hc, f.url("/readyz"), 20*time.Second); err != nil {
 		c.stop(5 * time.Second)
 		return nil, err
@@ -215,6 +220,9 @@ func startFeed(ctx context.Context, cfg feedConfig, logTo io.Writer) (*feedProc,
 
 func (f *feedProc) url(path string) string { return "http://" + f.addr + path }
 
+// metricsURL is the feed's /metrics, on its ops listener.
+func (f *feedProc) metricsURL() string { return "http://" + f.opsAddr + "/metrics" }
+
 // memSample is the stockfeed's memory at one moment.
 type memSample struct {
 	RSS int64
@@ -222,7 +230,7 @@ type memSample struct {
 }
 
 func (f *feedProc) memory(ctx context.Context) (memSample, error) {
-	s, err := scrape(ctx, f.hc, f.url("/metrics"))
+	s, err := scrape(ctx, f.hc, f.metricsURL())
 	if err != nil {
 		return memSample{}, err
 	}

@@ -156,7 +156,7 @@ func (r *feedResult) idlePhase(ctx, vctx context.Context, feed *feedProc, pub *p
 // loadPhase publishes the changes, measures the CPU both processes use
 // meanwhile, and waits for the viewers to show the last versions.
 func (r *feedResult) loadPhase(ctx context.Context, feed *feedProc, pub *publisher, viewers []*viewer) error {
-	before, err := scrape(ctx, feed.hc, feed.url("/metrics"))
+	before, err := scrape(ctx, feed.hc, feed.metricsURL())
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (r *feedResult) loadPhase(ctx context.Context, feed *feedProc, pub *publish
 	}
 	r.convergedAll = ok
 	r.convergedIn = at.Sub(r.load.Sent[len(r.load.Sent)-1].at)
-	after, err := scrape(ctx, feed.hc, feed.url("/metrics"))
+	after, err := scrape(ctx, feed.hc, feed.metricsURL())
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ func StartNATS(t testing.TB) *NATS { return natstest.Start(t) }
 type Feed struct {
 	*app.Server
 	URL    string
+	OpsURL string // /healthz, /readyz, /metrics
 	Config app.Config
 }
 
@@ -53,7 +54,7 @@ func Start(t testing.TB, natsURL string, tweak func(*app.Config)) *Feed {
 	t.Helper()
 	cfg, err := app.Load(nil, func(k string) string {
 		switch k {
-		case "STOCKFEED_ADDR":
+		case "STOCKFEED_ADDR", "OPS_ADDR":
 			return "127.0.0.1:0"
 		case "NATS_URL":
 			return natsURL
@@ -77,7 +78,7 @@ func Start(t testing.TB, natsURL string, tweak func(*app.Config)) *Feed {
 	if err != nil {
 		t.Fatalf("start stockfeed: %v", err)
 	}
-	f := &Feed{Server: srv, URL: "http://" + srv.Addr(), Config: cfg}
+	f := &Feed{Server: srv, URL: "http://" + srv.Addr(), OpsURL: "http://" + srv.OpsAddr(), Config: cfg}
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	deadline := time.Now().Add(10 * time.Second)
 	for {

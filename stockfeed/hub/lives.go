@@ -122,8 +122,9 @@ func NewLives(src Source, opt Options, m *Metrics, log *slog.Logger) *Lives {
 
 // Join adds a viewer to a live, starting to follow it if needed, and
 // waits until the live's history has been read. lastEventID is the
-// viewer's Last-Event-ID ("" for none); from is the viewer's address, for
-// the per-client limit on new lives. The client must Leave.
+// viewer's Last-Event-ID ("" for none); from is the viewer's limit key
+// (its address, an IPv6 /64 as one), for the per-client limit on new
+// lives. The client must Leave.
 func (ls *Lives) Join(ctx context.Context, liveID, lastEventID, from string) (*Client, error) {
 	ls.mu.Lock()
 	if ls.closed {

@@ -122,6 +122,14 @@ func (s *Streams) admit(ip string) (release func(), err error) {
 	}, nil
 }
 
+// clientKey is what the per-address cap and the hub's per-client limit on
+// new lives count a viewer under: its address, or its IPv6 /64, since a
+// single host can take any address of its /64 and would otherwise never
+// reach either limit.
+func (s *Streams) clientKey(remote, xff string) string {
+	return clientip.LimitKey(s.cfg.Proxies.OfHostPort(remote, xff))
+}
+
 // ServeHTTP serves GET /v1/lives/{live_id}/events.
 func (s *Streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
@@ -138,7 +146,7 @@ func (s *Streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the client's: the lines together are one list, the last entry the
 	// proxy's (Header.Get would return the client's own, forgeable line).
 	xff := strings.Join(r.Header.Values("X-Forwarded-For"), ",")
-	from := s.cfg.Proxies.OfHostPort(r.RemoteAddr, xff)
+	from := s.clientKey(r.RemoteAddr, xff)
 	release, err := s.admit(from)
 	switch {
 	case errors.Is(err, errPerIP):

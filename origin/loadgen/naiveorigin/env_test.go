@@ -21,7 +21,7 @@ import (
 	"livecommerce/origin/origintest"
 )
 
-const testSecret = "naiveorigin-test-secret-0123"
+const testSecret = "naiveorigin-test-secret-0123456789abcdef"
 
 // env is a baseline serving on 127.0.0.1:0 over a database of its own.
 type env struct {

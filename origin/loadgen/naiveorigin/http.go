@@ -37,7 +37,7 @@ type server struct {
 }
 
 // NewApp returns the baseline's HTTP app over db, whose tables CreateSchema
-// made. secret is the HS256 buyer-token secret (at least 16 bytes). The
+// made. secret is the HS256 buyer-token secret (at least buyertoken.MinSecretLen bytes). The
 // caller serves it (app.Listener) and stops it (app.ShutdownWithContext)
 // before closing db; db's pool size bounds the transactions in flight.
 func NewApp(db *sql.DB, secret []byte, log *slog.Logger) (*fiber.App, error) {

@@ -2,6 +2,7 @@ package naiveorigin
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -180,7 +181,8 @@ FROM naive_products p WHERE p.sku = ?`, p.buyer, p.sku).
 		return receipt{}, stock.ErrLimitExceeded
 	}
 
-	r.OrderID = ulid.Make().String()
+	// crypto/rand, as the origin's ids: not a time-seeded, incrementing source.
+	r.OrderID = ulid.MustNew(ulid.Now(), rand.Reader).String()
 	_, err = tx.ExecContext(ctx, `INSERT INTO naive_orders
   (id, buyer_id, idempotency_key, sku, quantity, unit_price, currency, created_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.OrderID, p.buyer, p.key, p.sku, p.quantity, price, currency, now)

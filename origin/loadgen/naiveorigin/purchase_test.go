@@ -207,7 +207,7 @@ func noneToken() string {
 func TestRejectsBadRequestsAndChangesNothing(t *testing.T) {
 	e := newEnv(t, product("A1", 10, 100), product("GONE", 0, 1), product("LIM", 10, 2))
 	valid := "Bearer " + token(t, "alice")
-	otherSecret, err := buyertoken.Issue([]byte("another-secret-0123456789"), "alice", time.Hour, time.Now())
+	otherSecret, err := buyertoken.Issue([]byte("another-secret-0123456789abcdef0123"), "alice", time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,8 @@
 // retried only on a 429, the one answer that says nothing was done (a 503
 // may be the edge giving up on an origin that still commits).
 // The API key is sent in the Authorization header and appears in no
-// error or message.
+// error or message. Redirects are never followed: the key would go
+// with the request to wherever the answer points.
 package adminclient
 
 import (
@@ -47,9 +48,13 @@ type Client struct {
 // timeout per attempt.
 func New(base, key string, timeout time.Duration) *Client {
 	return &Client{
-		base:          strings.TrimRight(base, "/"),
-		key:           key,
-		http:          &http.Client{Timeout: timeout},
+		base: strings.TrimRight(base, "/"),
+		key:  key,
+		http: &http.Client{
+			Timeout: timeout,
+			// The 3xx comes back to once, which refuses it.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
 		Attempts:      5,
 		Backoff:       250 * time.Millisecond,
 		MaxBackoff:    8 * time.Second,
@@ -72,14 +77,27 @@ type Error struct {
 	Message    string
 	Details    []RowError
 	RetryAfter time.Duration // 0 when the server named none: back off as usual
+	// Location is where a 3xx answer pointed, for the message only: shortened,
+	// without user name or password; "" when it named nowhere.
+	Location string
 }
 
 func (e *Error) Error() string {
+	if e.Redirect() {
+		to := e.Location
+		if to == "" {
+			to = "nowhere (no Location header)"
+		}
+		return fmt.Sprintf("HTTP %d redirect to %s, not followed: the API key goes only to the configured origin", e.Status, to)
+	}
 	if e.Code == "" {
 		return fmt.Sprintf("HTTP %d from the server", e.Status)
 	}
 	return fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.Status, e.Message)
 }
+
+// Redirect reports a 3xx answer, which the client does not follow.
+func (e *Error) Redirect() bool { return e.Status/100 == 3 }
 
 // Unauthorized reports a refused API key.
 func (e *Error) Unauthorized() bool { return e.Status == http.StatusUnauthorized }
@@ -188,7 +206,36 @@ func (c *Client) once(ctx context.Context, r request) (int, []byte, error) {
 	if res.StatusCode/100 == 2 {
 		return res.StatusCode, b, nil
 	}
-	return 0, nil, decodeError(res, b)
+	e := decodeError(res, b)
+	if e.Redirect() {
+		e.Location = location(req.URL, res.Header.Get("Location"))
+	}
+	return 0, nil, e
+}
+
+// maxLocation bounds how much of a Location header a message repeats.
+const maxLocation = 200
+
+// location is a redirect's target for a message: resolved against the
+// request, without user name or password, and quoted when it holds
+// anything a terminal might act on.
+func location(from *url.URL, raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := from.Parse(raw)
+	if err != nil {
+		return "an unreadable Location"
+	}
+	u.User = nil
+	s := u.String()
+	if len(s) > maxLocation {
+		s = s[:maxLocation] + "..."
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r >= 0x7f }) {
+		return fmt.Sprintf("%q", s)
+	}
+	return s
 }
 
 // scrub drops the *url.Error wrapper, whose text repeats the whole URL,

@@ -47,10 +47,14 @@ func commands() []command {
 
 const settingsHelp = `
 Settings (flags beat the environment, which beats the config file):
-  --origin URL      ORIGIN_URL          origin = URL      (default http://127.0.0.1:8000, the local edge)
-  --key KEY         MERCHANT_API_KEY    key = KEY         (the config file must not be readable by others)
+  --origin URL      ORIGIN_URL          origin = URL      (default http://127.0.0.1:8000, the local edge;
+                                                           https://, or http:// only to this machine)
+  --key KEY         MERCHANT_API_KEY    key = KEY         (a config file holding it must be chmod 600)
   --timeout D       MERCHANTCTL_TIMEOUT timeout = D       (per request; default 60s)
-  --config FILE     MERCHANTCTL_CONFIG                    (key = value lines, # comments)
+  --config FILE     MERCHANTCTL_CONFIG                    (key = value lines, # comments; yours, and
+                                                           writable by nobody else)
+
+Redirects are not followed: the key goes only to ORIGIN_URL.
 
 Exit status: 0 done, 1 the server or the file rejected the work (or the
 server could not be reached), 2 wrong usage or bad settings.
@@ -170,6 +174,8 @@ func describe(err error) string {
 		prefix = "gave up after retries: "
 	}
 	switch {
+	case apiErr.Redirect():
+		return apiErr.Error() + "; if the origin has moved, set ORIGIN_URL (or --origin) to the new address"
 	case apiErr.Unauthorized():
 		return "the origin refused the API key (401 unauthorized): it is wrong or has been revoked; check MERCHANT_API_KEY, --key or the config file, or ask your operator for a new key"
 	case apiErr.Status == http.StatusNotFound:

@@ -55,7 +55,7 @@ func runReport(ctx context.Context, e Env, args []string) error {
 	case !stock.ValidID(*live):
 		return usagef("--live must be 1 to 64 of A-Z a-z 0-9 _ -")
 	}
-	s, err := c.load(e.Getenv, true, e.Stderr)
+	s, err := c.load(e.Getenv, true)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func runLives(ctx context.Context, e Env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %s", shown(pos[0]))
 	}
-	s, err := c.load(e.Getenv, true, e.Stderr)
+	s, err := c.load(e.Getenv, true)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func runRestock(ctx context.Context, e Env, args []string) error {
 		strings.ContainsFunc(*reason, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return usagef("--reason must be 1 to %d printable characters without surrounding spaces", catalog.MaxName)
 	}
-	s, err := c.load(e.Getenv, true, e.Stderr)
+	s, err := c.load(e.Getenv, true)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -62,8 +64,8 @@ type setting struct{ value, source string }
 
 // load resolves the settings: flags beat the environment, which beats the
 // config file, which beats the defaults. needKey is false for commands
-// that send nothing. warn gets notes that do not stop the command.
-func (c *common) load(getenv func(string) string, needKey bool, warn io.Writer) (Settings, error) {
+// that send nothing.
+func (c *common) load(getenv func(string) string, needKey bool) (Settings, error) {
 	file := map[string]setting{}
 	path := c.config.v
 	if !c.config.set {
@@ -71,7 +73,7 @@ func (c *common) load(getenv func(string) string, needKey bool, warn io.Writer) 
 	}
 	if path != "" {
 		var err error
-		if file, err = readConfig(path, warn); err != nil {
+		if file, err = readConfig(path); err != nil {
 			return Settings{}, err
 		}
 	}
@@ -120,7 +122,23 @@ func checkOrigin(o setting) (string, error) {
 	if err != nil {
 		return "", usagef("%s: %v", o.source, err)
 	}
+	// Every request carries the key: over plain http anyone on the path
+	// could read it. baseurl.Check has parsed u already.
+	if pu, _ := url.Parse(u); pu.Scheme == "http" && !isLoopback(pu.Hostname()) {
+		return "", usagef("%s: http:// sends the API key unencrypted; use https://, or http:// only to this machine (localhost, 127.0.0.0/8, ::1)", o.source)
+	}
 	return u, nil
+}
+
+// isLoopback reports whether host is this machine by name or address.
+// Names other than localhost are refused even if they resolve to
+// 127.0.0.1: what they resolve to can change.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func checkTimeout(t setting) (time.Duration, error) {
@@ -150,9 +168,10 @@ func checkKey(k setting) error {
 	return nil
 }
 
-// readConfig reads `key = value` lines; # starts a comment line. A file
-// holding a key must not be readable by other users.
-func readConfig(path string, warn io.Writer) (map[string]setting, error) {
+// readConfig reads `key = value` lines; # starts a comment line. Like ssh
+// with its config and private keys, it trusts only a file that no other
+// user can change, and one holding a key only if no other user can read it.
+func readConfig(path string) (map[string]setting, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, usagef("config file: %v", err)
@@ -164,6 +183,15 @@ func readConfig(path string, warn io.Writer) (map[string]setting, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, usagef("config file %s: not a regular file", path)
+	}
+	// Whoever can change the file can point origin at a server of theirs
+	// and collect the key with the next command: checked before reading.
+	if uid, ok := fileOwner(fi); ok && !trustedOwner(uid, os.Getuid()) {
+		return nil, usagef("config %s belongs to another user (uid %d), who could change it; use a file of your own", path, uid)
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o022 != 0 {
+		return nil, usagef("config %s can be changed by other users (mode %04o); run: chmod go-w %s", path, perm, path)
 	}
 	out := map[string]setting{}
 	sc := bufio.NewScanner(io.LimitReader(f, maxConfigBytes))
@@ -194,19 +222,15 @@ func readConfig(path string, warn io.Writer) (map[string]setting, error) {
 	if err := sc.Err(); err != nil {
 		return nil, usagef("config %s: %v", path, err)
 	}
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		// Whoever can write it can point origin at a server of theirs and
-		// collect the key with the next command.
-		return nil, usagef("config %s can be changed by other users (mode %04o); run: chmod go-w %s", path, perm, path)
-	}
-	if _, hasKey := out["key"]; hasKey {
-		perm := fi.Mode().Perm()
-		switch {
-		case perm&0o004 != 0:
-			return nil, usagef("config %s holds an API key but anyone on this machine can read it (mode %04o); run: chmod 600 %s", path, perm, path)
-		case perm&0o040 != 0:
-			fmt.Fprintf(warn, "merchantctl: warning: config %s holds an API key and its group can read it (mode %04o); consider chmod 600\n", path, perm)
-		}
+	// ssh refuses a private key its group can read, not only one anyone
+	// can read: a group is often wider than it looks.
+	if _, hasKey := out["key"]; hasKey && perm&0o044 != 0 {
+		return nil, usagef("config %s holds an API key but other users can read it (mode %04o); run: chmod 600 %s", path, perm, path)
 	}
 	return out, nil
 }
+
+// trustedOwner reports whether a config file owned by uid may be used by
+// the user me: their own, or root's (root can change the user's files
+// anyway, so trusting it gives nothing away; ssh does the same).
+func trustedOwner(uid, me int) bool { return uid == me || uid == 0 }

@@ -110,7 +110,7 @@ func runUpload(ctx context.Context, e Env, args []string) error {
 	case f != productfile.CSV && f != productfile.JSON:
 		return usagef("--format must be csv or json")
 	}
-	s, err := c.load(e.Getenv, !*dryRun, e.Stderr)
+	s, err := c.load(e.Getenv, !*dryRun)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"livecommerce/origin/app"
 	"livecommerce/origin/origintest"
 )
 
@@ -261,7 +262,9 @@ func TestUpload50k(t *testing.T) {
 	if testing.Short() {
 		t.Skip("50,000 rows")
 	}
-	e := origintest.Start(t, origintest.Options{})
+	// Above the default MAX_PRODUCTS_PER_LIVE: the CLI's chunking is
+	// what is under test.
+	e := origintest.Start(t, origintest.Options{Tweak: func(c *app.Config) { c.ProductsPerLive = 50_000 }})
 	live := uniqueID("K")
 	purgeAtEnd(t, e, live)
 	path := productsCSV(t, "K", 50_000)

@@ -2,19 +2,16 @@ package productfile
 
 import (
 	"fmt"
-	"strings"
 
 	"livecommerce/origin/catalog"
 )
 
-// formulaStarts are the first characters that make Excel, LibreOffice and
-// Google Sheets treat a cell as a formula (CSV injection). Product text is
-// echoed in reports a merchant opens in a spreadsheet, so it may not
-// start with one.
-const formulaStarts = "=+-@\t\r"
-
+// formulaProblem applies the origin's spreadsheet-formula rule
+// (catalog.FormulaStart), and calls a leading tab or carriage return by the
+// same name: spreadsheets run those cells as formulas too, and the origin
+// refuses them as control characters.
 func formulaProblem(v *string) (string, bool) {
-	if v == nil || *v == "" || !strings.ContainsRune(formulaStarts, rune((*v)[0])) {
+	if v == nil || *v == "" || !(catalog.FormulaStart(*v) || (*v)[0] == '\t' || (*v)[0] == '\r') {
 		return "", false
 	}
 	return fmt.Sprintf("starts with %q, which a spreadsheet would run as a formula; remove or change the first character", (*v)[:1]), true

@@ -1,0 +1,138 @@
+// Package opsserver serves a service's operational routes (/healthz,
+// /readyz with every dependency's state, /metrics) on a listener of its
+// own. Kept off the public listener, they never answer through the edge or
+// the CDN: the counters, breaker states and dependency names they carry are
+// for operators, Prometheus and the orchestrator's probes only.
+package opsserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Report is one readiness check: each dependency's state, and why the
+// service is not ready (empty when it is).
+type Report struct {
+	Checks  map[string]string
+	Problem string
+}
+
+// Ready reports whether the service can serve.
+type Ready func(ctx context.Context) Report
+
+// checkTimeout bounds one readiness check.
+const checkTimeout = time.Second
+
+// Handler routes /healthz, /readyz and /metrics; anything else is 404, and
+// any method but GET and HEAD is 405.
+func Handler(reg *prometheus.Registry, ready Ready) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", getOnly(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}))
+	mux.Handle("/readyz", getOnly(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
+		defer cancel()
+		rep := ready(ctx)
+		if rep.Problem != "" {
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+				"error":  map[string]string{"code": "unavailable", "message": rep.Problem},
+				"checks": rep.Checks,
+			})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "checks": rep.Checks})
+	}))
+	mux.Handle("/metrics", getOnly(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "the ops listener serves /healthz, /readyz and /metrics")
+	})
+	return mux
+}
+
+func getOnly(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "invalid_request", "only GET is allowed here")
+			return
+		}
+		h(w, r)
+	})
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Server is a running ops listener.
+type Server struct {
+	http   *http.Server
+	ln     net.Listener
+	served chan error
+	log    *slog.Logger
+}
+
+// Listen opens the ops listener on addr; Serve starts serving on it.
+// setting names the address's setting in errors. Opening first lets a
+// service fail at start on a taken port before it builds the handler.
+func Listen(addr, setting string, log *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", setting, addr, err)
+	}
+	return &Server{
+		http: &http.Server{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
+			MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+		ln: ln, served: make(chan error, 1), log: log,
+	}, nil
+}
+
+// Serve serves h in the background until Shutdown.
+func (s *Server) Serve(h http.Handler) {
+	s.http.Handler = h
+	go func() {
+		err := s.http.Serve(s.ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.served <- err
+	}()
+	s.log.Info("ops listener up", slog.String("addr", s.ln.Addr().String()))
+}
+
+// Addr is the address the ops routes are served on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Done reports the listener stopping on its own.
+func (s *Server) Done() <-chan error { return s.served }
+
+// Shutdown stops the listener, served or not. It goes last in a
+// service's shutdown, so that metrics stay readable while the service
+// drains.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.http.Handler == nil {
+		return s.ln.Close()
+	}
+	if err := s.http.Shutdown(ctx); err != nil {
+		return fmt.Errorf("opsserver: shutdown: %w", err)
+	}
+	return nil
+}
