@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures one stockfeed instance with stockfeed/feedbench: the memory an idle event stream costs
+# Measures one stockfeed instance with cmd/feedbench: the memory an idle event stream costs
 # and the delivery lag of stock changes to 10,000 streams. With no arguments it runs the standard
 # pair, 30 s of load each, into one report:
 #   spread: 10,000 streams over 100 lives (100 viewers each), 100 changes/s in all;
@@ -21,7 +21,7 @@ bash "$ROOT/scripts/deps.sh"
 use_go
 cd "$ROOT"
 say "bench-feed: building bin/stockfeed and bin/feedbench"
-go build -o bin/ ./stockfeed ./stockfeed/feedbench
+go build -o bin/ ./cmd/stockfeed ./cmd/feedbench
 mkdir -p "$OUT_DIR"
 
 # One run, as before: transport, or a feed run with the given flags. feedbench stops the

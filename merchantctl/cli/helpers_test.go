@@ -16,7 +16,7 @@ import (
 
 	"livecommerce/internal/stock"
 	"livecommerce/internal/stockstream"
-	"livecommerce/origin/merchantctl/cli"
+	"livecommerce/merchantctl/cli"
 	"livecommerce/origin/origintest"
 )
 

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"livecommerce/origin/merchantctl/cli"
+	"livecommerce/merchantctl/cli"
 )
 
 func main() {

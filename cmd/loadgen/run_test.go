@@ -18,7 +18,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"livecommerce/origin/loadgen/naiveorigin"
+	"livecommerce/loadtest/naiveorigin"
 	"livecommerce/origin/origintest"
 	"livecommerce/stockfeed/feedtest"
 )

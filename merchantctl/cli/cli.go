@@ -12,7 +12,7 @@ import (
 	"net/http"
 	"strings"
 
-	"livecommerce/origin/merchantctl/adminclient"
+	"livecommerce/merchantctl/adminclient"
 )
 
 // Exit statuses.

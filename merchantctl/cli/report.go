@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"livecommerce/internal/stock"
-	"livecommerce/origin/merchantctl/adminclient"
+	"livecommerce/merchantctl/adminclient"
 )
 
 const reportHelp = `Usage: merchantctl report --live LIVE [--json]

@@ -21,7 +21,7 @@ import (
 	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/envflag"
 	"livecommerce/internal/stock"
-	"livecommerce/origin/loadgen/naiveorigin"
+	"livecommerce/loadtest/naiveorigin"
 	"livecommerce/origin/mysqlstore"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"livecommerce/origin/loadgen/naiveorigin"
+	"livecommerce/loadtest/naiveorigin"
 )
 
 // check is one line of the invariant verdict.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"livecommerce/origin/merchantctl/cli"
+	"livecommerce/merchantctl/cli"
 	"livecommerce/origin/origintest"
 )
 

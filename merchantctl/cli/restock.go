@@ -10,8 +10,8 @@ import (
 	"unicode/utf8"
 
 	"livecommerce/internal/stock"
+	"livecommerce/merchantctl/adminclient"
 	"livecommerce/origin/catalog"
-	"livecommerce/origin/merchantctl/adminclient"
 )
 
 const restockHelp = `Usage: merchantctl restock --sku SKU (--add N | --remove N) [--reason TEXT]

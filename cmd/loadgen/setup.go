@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"time"
 
-	"livecommerce/origin/loadgen/naiveorigin"
+	"livecommerce/loadtest/naiveorigin"
 )
 
 // setUpSale creates the plan's lives and products through the admin API,

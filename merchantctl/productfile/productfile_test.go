@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"livecommerce/merchantctl/productfile"
 	"livecommerce/origin/catalog"
-	"livecommerce/origin/merchantctl/productfile"
 )
 
 const head = "sku,name,price,currency,stock,per_buyer_limit,low_stock_threshold\n"

@@ -6,7 +6,7 @@ import (
 	"log"
 	"strings"
 
-	"livecommerce/origin/loadgen/latencychart"
+	"livecommerce/loadtest/latencychart"
 )
 
 func ExampleChart_WriteSVG() {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"livecommerce/origin/merchantctl/adminclient"
+	"livecommerce/merchantctl/adminclient"
 )
 
 const key = "lck_test_SECRETsecretSECRET"

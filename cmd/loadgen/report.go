@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"livecommerce/origin/loadgen/latencychart"
+	"livecommerce/loadtest/latencychart"
 )
 
 var nan = math.NaN()

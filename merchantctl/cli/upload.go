@@ -13,9 +13,9 @@ import (
 	"unicode/utf8"
 
 	"livecommerce/internal/stock"
+	"livecommerce/merchantctl/adminclient"
+	"livecommerce/merchantctl/productfile"
 	"livecommerce/origin/catalog"
-	"livecommerce/origin/merchantctl/adminclient"
-	"livecommerce/origin/merchantctl/productfile"
 )
 
 // maxChunkBytes keeps a request under the origin's 4 MiB admin body
