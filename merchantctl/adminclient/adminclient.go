@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"livecommerce/internal/retryafter"
-	"livecommerce/origin/catalog"
+	"livecommerce/origin/adminapi"
 )
 
 // MaxResponse bounds a response body read into memory.
@@ -62,20 +62,12 @@ func New(base, key string, timeout time.Duration) *Client {
 	}
 }
 
-// RowError is one refused row of a product upsert; Row counts from 1
-// within the request.
-type RowError struct {
-	Row    int    `json:"row"`
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
-}
-
 // Error is a non-2xx answer in the contract's error shape.
 type Error struct {
 	Status     int
 	Code       string
 	Message    string
-	Details    []RowError
+	Details    []adminapi.RowError
 	RetryAfter time.Duration // 0 when the server named none: back off as usual
 	// Location is where a 3xx answer pointed, for the message only: shortened,
 	// without user name or password; "" when it named nowhere.
@@ -253,28 +245,15 @@ func scrub(err error) error {
 
 func decodeError(res *http.Response, b []byte) *Error {
 	e := &Error{Status: res.StatusCode, RetryAfter: retryafter.Parse(res.Header.Get("Retry-After"), time.Now())}
-	var body struct {
-		Error struct {
-			Code    string     `json:"code"`
-			Message string     `json:"message"`
-			Details []RowError `json:"details"`
-		} `json:"error"`
-	}
+	var body adminapi.Error
 	if json.Unmarshal(b, &body) == nil && body.Error.Code != "" {
 		e.Code, e.Message, e.Details = body.Error.Code, body.Error.Message, body.Error.Details
 	}
 	return e
 }
 
-// LiveInput is the body of PUT /admin/v1/lives/{live_id}.
-type LiveInput struct {
-	Title        string  `json:"title"`
-	SaleStartsAt *string `json:"sale_starts_at,omitempty"`
-	SaleEndsAt   *string `json:"sale_ends_at,omitempty"`
-}
-
 // PutLive creates or updates a live; created is true for a new one.
-func (c *Client) PutLive(ctx context.Context, live string, in LiveInput) (created bool, err error) {
+func (c *Client) PutLive(ctx context.Context, live string, in adminapi.LiveBody) (created bool, err error) {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return false, err
@@ -283,23 +262,14 @@ func (c *Client) PutLive(ctx context.Context, live string, in LiveInput) (create
 	return status == http.StatusCreated, err
 }
 
-// Applied is a product as the server committed it.
-type Applied struct {
-	SKU     string `json:"sku"`
-	Stock   int64  `json:"stock"`
-	Version int64  `json:"version"`
-}
-
 // PutProducts upserts rows into a live, all-or-nothing. The upsert is
 // idempotent, so it is retried like a GET.
-func (c *Client) PutProducts(ctx context.Context, live string, body []byte) ([]Applied, error) {
+func (c *Client) PutProducts(ctx context.Context, live string, body []byte) ([]adminapi.AppliedProduct, error) {
 	_, b, err := c.do(ctx, request{method: http.MethodPut, path: "/admin/v1/lives/" + url.PathEscape(live) + "/products", body: body, idempotent: true})
 	if err != nil {
 		return nil, err
 	}
-	var out struct {
-		Products []Applied `json:"products"`
-	}
+	var out adminapi.ProductsApplied
 	if err := json.Unmarshal(b, &out); err != nil {
 		return nil, fmt.Errorf("adminclient: put products: unexpected answer: %w", err)
 	}
@@ -307,87 +277,47 @@ func (c *Client) PutProducts(ctx context.Context, live string, body []byte) ([]A
 }
 
 // EncodeProducts is the request body for PutProducts.
-func EncodeProducts(rows []catalog.ProductInput) ([]byte, error) {
+func EncodeProducts(rows []adminapi.ProductRow) ([]byte, error) {
 	return json.Marshal(rows)
 }
 
-// Adjustment is a sku's stock after a stock adjustment.
-type Adjustment struct {
-	SKU     string `json:"sku"`
-	LiveID  string `json:"live_id"`
-	Stock   int64  `json:"stock"`
-	Version int64  `json:"version"`
-}
-
 // AdjustStock adds delta (negative to remove) units to a sku.
-func (c *Client) AdjustStock(ctx context.Context, sku string, delta int64, reason string) (Adjustment, error) {
-	body, err := json.Marshal(map[string]any{"delta": delta, "reason": reason})
+func (c *Client) AdjustStock(ctx context.Context, sku string, delta int64, reason string) (adminapi.Adjustment, error) {
+	body, err := json.Marshal(adminapi.AdjustmentBody{Delta: &delta, Reason: &reason})
 	if err != nil {
-		return Adjustment{}, err
+		return adminapi.Adjustment{}, err
 	}
 	_, b, err := c.do(ctx, request{method: http.MethodPost, path: "/admin/v1/products/" + url.PathEscape(sku) + "/stock-adjustments", body: body})
 	if err != nil {
-		return Adjustment{}, err
+		return adminapi.Adjustment{}, err
 	}
-	var a Adjustment
+	var a adminapi.Adjustment
 	if err := json.Unmarshal(b, &a); err != nil {
-		return Adjustment{}, fmt.Errorf("adminclient: stock adjustment: unexpected answer: %w", err)
+		return adminapi.Adjustment{}, fmt.Errorf("adminclient: stock adjustment: unexpected answer: %w", err)
 	}
 	return a, nil
 }
 
-// ReportLine is one sku of a live's report.
-type ReportLine struct {
-	SKU       string `json:"sku"`
-	Name      string `json:"name"`
-	Currency  string `json:"currency"`
-	Stock     int64  `json:"stock"`
-	UnitsSold int64  `json:"units_sold"`
-	Remaining int64  `json:"remaining"`
-	Revenue   int64  `json:"revenue"`
-	Orders    int64  `json:"orders"`
-}
-
-// Report is a live's sales.
-type Report struct {
-	LiveID      string       `json:"live_id"`
-	GeneratedAt time.Time    `json:"generated_at"`
-	Products    []ReportLine `json:"products"`
-}
-
 // Report fetches a live's sales report and the raw JSON it came in.
-func (c *Client) Report(ctx context.Context, live string) (Report, []byte, error) {
+func (c *Client) Report(ctx context.Context, live string) (adminapi.Report, []byte, error) {
 	_, b, err := c.do(ctx, request{method: http.MethodGet, path: "/admin/v1/lives/" + url.PathEscape(live) + "/report", idempotent: true})
 	if err != nil {
-		return Report{}, nil, err
+		return adminapi.Report{}, nil, err
 	}
-	var r Report
+	var r adminapi.Report
 	if err := json.Unmarshal(b, &r); err != nil {
-		return Report{}, nil, fmt.Errorf("adminclient: report: unexpected answer: %w", err)
+		return adminapi.Report{}, nil, fmt.Errorf("adminclient: report: unexpected answer: %w", err)
 	}
 	return r, b, nil
 }
 
-// Live is one of the merchant's lives.
-type Live struct {
-	LiveID       string     `json:"live_id"`
-	Title        string     `json:"title"`
-	SaleStartsAt *time.Time `json:"sale_starts_at"`
-	SaleEndsAt   *time.Time `json:"sale_ends_at"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
-	Products     int64      `json:"products"`
-}
-
 // Lives lists the merchant's lives, newest first, and the raw JSON.
-func (c *Client) Lives(ctx context.Context) ([]Live, []byte, error) {
+func (c *Client) Lives(ctx context.Context) ([]adminapi.LiveSummary, []byte, error) {
 	_, b, err := c.do(ctx, request{method: http.MethodGet, path: "/admin/v1/lives", idempotent: true})
 	if err != nil {
 		return nil, nil, err
 	}
-	var out struct {
-		Lives []Live `json:"lives"`
-	}
+	var out adminapi.Lives
 	if err := json.Unmarshal(b, &out); err != nil {
 		return nil, nil, fmt.Errorf("adminclient: lives: unexpected answer: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"livecommerce/merchantctl/adminclient"
+	"livecommerce/origin/adminapi"
 )
 
 const key = "lck_test_SECRETsecretSECRET"
@@ -105,7 +106,7 @@ func TestRedirectNotFollowedOnWrites(t *testing.T) {
 	ctx := context.Background()
 	for name, call := range map[string]func() error{
 		"AdjustStock": func() error { _, err := c.AdjustStock(ctx, "A1", 5, "r"); return err },
-		"PutLive":     func() error { _, err := c.PutLive(ctx, "L1", adminclient.LiveInput{Title: "t"}); return err },
+		"PutLive":     func() error { _, err := c.PutLive(ctx, "L1", adminapi.LiveBody{Title: "t"}); return err },
 		"PutProducts": func() error { _, err := c.PutProducts(ctx, "L1", []byte(`[]`)); return err },
 		"Report":      func() error { _, _, err := c.Report(ctx, "L1"); return err },
 	} {

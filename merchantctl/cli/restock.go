@@ -11,7 +11,7 @@ import (
 
 	"livecommerce/internal/stock"
 	"livecommerce/merchantctl/adminclient"
-	"livecommerce/origin/catalog"
+	"livecommerce/origin/shop"
 )
 
 const restockHelp = `Usage: merchantctl restock --sku SKU (--add N | --remove N) [--reason TEXT]
@@ -58,15 +58,15 @@ func runRestock(ctx context.Context, e Env, args []string) error {
 		flagName, v, sign, defReason = "--remove", *remove, -1, "correction"
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 1 || n > catalog.MaxStock {
-		return usagef("%s must be a whole number from 1 to %d", flagName, catalog.MaxStock)
+	if err != nil || n < 1 || n > shop.MaxStock {
+		return usagef("%s must be a whole number from 1 to %d", flagName, shop.MaxStock)
 	}
 	if *reason == "" {
 		*reason = defReason
 	}
-	if strings.TrimSpace(*reason) != *reason || utf8.RuneCountInString(*reason) > catalog.MaxName ||
+	if strings.TrimSpace(*reason) != *reason || utf8.RuneCountInString(*reason) > shop.MaxName ||
 		strings.ContainsFunc(*reason, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return usagef("--reason must be 1 to %d printable characters without surrounding spaces", catalog.MaxName)
+		return usagef("--reason must be 1 to %d printable characters without surrounding spaces", shop.MaxName)
 	}
 	s, err := c.load(e.Getenv, true)
 	if err != nil {

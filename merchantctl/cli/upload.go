@@ -15,7 +15,8 @@ import (
 	"livecommerce/internal/stock"
 	"livecommerce/merchantctl/adminclient"
 	"livecommerce/merchantctl/productfile"
-	"livecommerce/origin/catalog"
+	"livecommerce/origin/adminapi"
+	"livecommerce/origin/shop"
 )
 
 // maxChunkBytes keeps a request under the origin's 4 MiB admin body
@@ -72,7 +73,7 @@ func runUpload(ctx context.Context, e Env, args []string) error {
 	ends := fs.String("sale-ends-at", "", "")
 	format := fs.String("format", "", "")
 	dryRun := fs.Bool("dry-run", false, "")
-	chunkSize := fs.Int("chunk-size", catalog.MaxProducts, "")
+	chunkSize := fs.Int("chunk-size", shop.MaxProducts, "")
 	pos, err := parse(e, fs, uploadHelp, args)
 	if err != nil {
 		return err
@@ -84,12 +85,12 @@ func runUpload(ctx context.Context, e Env, args []string) error {
 		return usagef("--live is required")
 	case !stock.ValidID(*live):
 		return usagef("--live must be 1 to 64 of A-Z a-z 0-9 _ -")
-	case *chunkSize < 1 || *chunkSize > catalog.MaxProducts:
-		return usagef("--chunk-size must be 1 to %d", catalog.MaxProducts)
+	case *chunkSize < 1 || *chunkSize > shop.MaxProducts:
+		return usagef("--chunk-size must be 1 to %d", shop.MaxProducts)
 	case *title == "" && (*starts != "" || *ends != ""):
 		return usagef("--sale-starts-at and --sale-ends-at need --title")
-	case *title != "" && (strings.TrimSpace(*title) != *title || utf8.RuneCountInString(*title) > catalog.MaxTitle):
-		return usagef("--title must be 1 to %d characters without surrounding spaces", catalog.MaxTitle)
+	case *title != "" && (strings.TrimSpace(*title) != *title || utf8.RuneCountInString(*title) > shop.MaxTitle):
+		return usagef("--title must be 1 to %d characters without surrounding spaces", shop.MaxTitle)
 	}
 	for _, t := range []struct{ flag, v string }{{"--sale-starts-at", *starts}, {"--sale-ends-at", *ends}} {
 		if t.v == "" {
@@ -138,7 +139,7 @@ func runUpload(ctx context.Context, e Env, args []string) error {
 		fmt.Fprintf(e.Stderr, "merchantctl upload: request %d/%d: %s; retrying in %s\n", current+1, len(chunks), describe(err), wait.Round(time.Millisecond))
 	}
 	if *title != "" {
-		in := adminclient.LiveInput{Title: *title}
+		in := adminapi.LiveBody{Title: *title}
 		if *starts != "" {
 			in.SaleStartsAt = starts
 		}
@@ -212,7 +213,7 @@ func makeChunks(rows []productfile.Row, size int) ([]chunk, error) {
 		cur = chunk{}
 	}
 	for i := range rows {
-		b, err := adminclient.EncodeProducts([]catalog.ProductInput{rows[i].Product})
+		b, err := adminclient.EncodeProducts([]shop.ProductInput{rows[i].Product})
 		if err != nil {
 			return nil, err
 		}
@@ -235,7 +236,7 @@ func makeChunks(rows []productfile.Row, size int) ([]chunk, error) {
 
 func printPlan(w io.Writer, name, live string, rows []productfile.Row, chunks []chunk) {
 	fmt.Fprintf(w, "%s: %d products, no problems found\n", name, len(rows))
-	fmt.Fprintf(w, "would upload to live %s in %d request(s) of at most %d rows:\n", live, len(chunks), catalog.MaxProducts)
+	fmt.Fprintf(w, "would upload to live %s in %d request(s) of at most %d rows:\n", live, len(chunks), shop.MaxProducts)
 	for i, c := range chunks {
 		fmt.Fprintf(w, "  request %d: lines %d-%d, %d rows, %d KiB\n", i+1, c.first, c.last, len(c.rows), (len(c.body)+1023)/1024)
 	}

@@ -2,16 +2,15 @@ package productfile
 
 import (
 	"fmt"
-
-	"livecommerce/origin/catalog"
+	"livecommerce/origin/shop"
 )
 
 // formulaProblem applies the origin's spreadsheet-formula rule
-// (catalog.FormulaStart), and calls a leading tab or carriage return by the
+// (shop.FormulaStart), and calls a leading tab or carriage return by the
 // same name: spreadsheets run those cells as formulas too, and the origin
 // refuses them as control characters.
 func formulaProblem(v *string) (string, bool) {
-	if v == nil || *v == "" || !(catalog.FormulaStart(*v) || (*v)[0] == '\t' || (*v)[0] == '\r') {
+	if v == nil || *v == "" || !(shop.FormulaStart(*v) || (*v)[0] == '\t' || (*v)[0] == '\r') {
 		return "", false
 	}
 	return fmt.Sprintf("starts with %q, which a spreadsheet would run as a formula; remove or change the first character", (*v)[:1]), true
@@ -62,11 +61,11 @@ func merge(found []Problem, rows []Row) []Problem {
 		}
 		firstLine[sku] = r.Line
 	}
-	inputs := make([]catalog.ProductInput, len(rows))
+	inputs := make([]shop.ProductInput, len(rows))
 	for i, r := range rows {
 		inputs[i] = r.Product
 	}
-	_, errs := catalog.ValidateProducts(inputs)
+	_, errs := shop.ValidateProducts(inputs)
 	for _, e := range errs {
 		line := rows[e.Row-1].Line
 		if have[problemKey{line, e.Field}] {

@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"livecommerce/origin/shop"
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"livecommerce/origin/catalog"
 )
 
 // Columns are the product fields a CSV header may name, in the API's
@@ -31,10 +30,10 @@ var Aliases = map[string]string{
 // intRange is each integer field's bounds, to explain a number too large
 // to parse in the same words the origin uses for one out of range.
 var intRange = map[string][2]int64{
-	"price":               {0, catalog.MaxPrice},
-	"stock":               {0, catalog.MaxStock},
-	"per_buyer_limit":     {1, catalog.MaxLimit},
-	"low_stock_threshold": {0, catalog.MaxStock},
+	"price":               {0, shop.MaxPrice},
+	"stock":               {0, shop.MaxStock},
+	"per_buyer_limit":     {1, shop.MaxLimit},
+	"low_stock_threshold": {0, shop.MaxStock},
 }
 
 func normalizeColumn(h string) string {
@@ -162,7 +161,7 @@ func cellProblem(field, cell string) (string, bool) {
 
 // setField stores one cell. An empty cell leaves the field unset, which
 // the row rules report as required (or, for the threshold, as zero).
-func setField(p *catalog.ProductInput, field, cell string) string {
+func setField(p *shop.ProductInput, field, cell string) string {
 	if cell == "" {
 		return ""
 	}

@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"livecommerce/origin/shop"
 	"unicode/utf8"
-
-	"livecommerce/origin/catalog"
 )
 
 // readJSON takes the body PUT /admin/v1/lives/{live}/products takes: an
@@ -65,7 +64,7 @@ func readJSON(r io.Reader) ([]Row, []Problem, error) {
 	if len(raws) == 0 {
 		return nil, []Problem{{Line: 1, Reason: "the array holds no products"}}, nil
 	}
-	inputs, errs := catalog.DecodeProducts(raws)
+	inputs, errs := shop.DecodeProducts(raws)
 	rows := make([]Row, len(inputs))
 	for i := range inputs {
 		rows[i] = Row{Line: lines[i], Product: inputs[i]}

@@ -1,7 +1,7 @@
 // Package productfile reads a merchant's product file (CSV or JSON) and
 // checks every row before anything is sent, so a bad file is answered with
 // all of its problems at once, each with the line it is on, and nothing is
-// applied. The row rules are the origin's own (catalog.ValidateProducts);
+// applied. The row rules are the origin's own (shop.ValidateProducts);
 // this package adds what only a file can get wrong: encoding, columns,
 // sizes, duplicate skus across the whole file, and cells a spreadsheet
 // would run as formulas.
@@ -14,10 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"livecommerce/origin/shop"
 	"slices"
 	"strings"
-
-	"livecommerce/origin/catalog"
 )
 
 // Limits bound what a file may hold, so a hostile file costs at most
@@ -55,7 +54,7 @@ func FormatOf(name string) (Format, bool) {
 // Row is one product and the line of the file it starts on.
 type Row struct {
 	Line    int
-	Product catalog.ProductInput
+	Product shop.ProductInput
 }
 
 // MaxProblems is how many problems a file is reported with at most; past

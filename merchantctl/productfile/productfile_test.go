@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"livecommerce/merchantctl/productfile"
-	"livecommerce/origin/catalog"
+	"livecommerce/origin/shop"
 )
 
 const head = "sku,name,price,currency,stock,per_buyer_limit,low_stock_threshold\n"
@@ -163,7 +163,7 @@ func FuzzReadCSV(f *testing.F) {
 		if len(rows) == 0 {
 			t.Fatalf("accepted a file with no rows")
 		}
-		in := make([]catalog.ProductInput, len(rows))
+		in := make([]shop.ProductInput, len(rows))
 		seen := map[string]bool{}
 		prev := 1
 		for i, r := range rows {
@@ -182,7 +182,7 @@ func FuzzReadCSV(f *testing.F) {
 			}
 			seen[*r.Product.SKU] = true
 		}
-		if _, errs := catalog.ValidateProducts(in); len(errs) > 0 {
+		if _, errs := shop.ValidateProducts(in); len(errs) > 0 {
 			t.Fatalf("accepted rows the origin refuses: %v", errs)
 		}
 	})

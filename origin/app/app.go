@@ -32,6 +32,7 @@ import (
 	"livecommerce/origin/purchase"
 	"livecommerce/origin/reconcile"
 	"livecommerce/origin/redisstock"
+	"livecommerce/origin/shop"
 	"livecommerce/origin/stockevents"
 	"livecommerce/origin/stockread"
 )
@@ -193,7 +194,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}, httpapi.Deps{
 		Reads:     stockread.New(d.Inventory, cfg.MicroCacheTTL),
 		Purchases: purchase.NewService(d.Stock, d.Inventory, d.DB.Guard(), d.DB, committer),
-		Catalog: catalog.New(catalog.Limits{RowsPerRequest: cfg.UploadMaxRows, ProductsPerLive: cfg.ProductsPerLive, LivesListed: cfg.LivesListed},
+		Catalog: catalog.New(shop.Limits{RowsPerRequest: cfg.UploadMaxRows, ProductsPerLive: cfg.ProductsPerLive, LivesListed: cfg.LivesListed},
 			d.DB, d.Stock, d.Inventory, d.Publisher, log),
 		DB:       d.DB,
 		Verifier: verifier,

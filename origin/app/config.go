@@ -15,9 +15,9 @@ import (
 	"livecommerce/internal/envflag"
 	"livecommerce/internal/natsconn"
 	"livecommerce/internal/redisconn"
-	"livecommerce/origin/catalog"
 	"livecommerce/origin/inventory"
 	"livecommerce/origin/mysqlstore"
+	"livecommerce/origin/shop"
 	"livecommerce/origin/stockread"
 )
 
@@ -102,9 +102,9 @@ func LoadServe(args []string, getenv func(string) string) (Config, error) {
 	s.Float(&c.ReadMissRate, "rate-limit-read-miss", "RATE_LIMIT_READ_MISS", 10, "stock reads of unknown ids per second per client address; past it, that client's reads are answered from the micro-cache only (0 = off)")
 	s.Int(&c.ReadMissBurst, "rate-limit-read-miss-burst", "RATE_LIMIT_READ_MISS_BURST", 50, "burst of stock reads of unknown ids per client address")
 	s.Duration(&c.UnknownTTL, "unknown-id-ttl", "UNKNOWN_ID_TTL", inventory.DefaultUnknownTTL, "how long a sku or live the database does not know is remembered as unknown (creating it ends that at once)")
-	s.Int(&c.UploadMaxRows, "upload-max-rows", "UPLOAD_MAX_ROWS", catalog.DefaultLimits.RowsPerRequest, fmt.Sprintf("product rows one upsert request may carry (at most %d)", catalog.MaxProducts))
-	s.Int(&c.LivesListed, "max-lives-listed", "MAX_LIVES_LISTED", catalog.DefaultLimits.LivesListed, "lives one GET /admin/v1/lives shows, newest first")
-	s.Int(&c.ProductsPerLive, "max-products-per-live", "MAX_PRODUCTS_PER_LIVE", catalog.DefaultLimits.ProductsPerLive, "products one live may hold (bounds a live's stock read and each viewer's snapshot)")
+	s.Int(&c.UploadMaxRows, "upload-max-rows", "UPLOAD_MAX_ROWS", shop.DefaultLimits.RowsPerRequest, fmt.Sprintf("product rows one upsert request may carry (at most %d)", shop.MaxProducts))
+	s.Int(&c.LivesListed, "max-lives-listed", "MAX_LIVES_LISTED", shop.DefaultLimits.LivesListed, "lives one GET /admin/v1/lives shows, newest first")
+	s.Int(&c.ProductsPerLive, "max-products-per-live", "MAX_PRODUCTS_PER_LIVE", shop.DefaultLimits.ProductsPerLive, "products one live may hold (bounds a live's stock read and each viewer's snapshot)")
 	// Report bad values and missing settings together, so one start shows
 	// everything to fix.
 	return c, errors.Join(s.Parse(args), c.validateServe())
@@ -188,8 +188,8 @@ func (c Config) validateServe() error {
 	if c.UnknownTTL < time.Second || c.UnknownTTL > time.Hour {
 		errs = append(errs, errors.New("UNKNOWN_ID_TTL: must be between 1s and 1h"))
 	}
-	if c.UploadMaxRows < 1 || c.UploadMaxRows > catalog.MaxProducts {
-		errs = append(errs, fmt.Errorf("UPLOAD_MAX_ROWS: must be between 1 and %d", catalog.MaxProducts))
+	if c.UploadMaxRows < 1 || c.UploadMaxRows > shop.MaxProducts {
+		errs = append(errs, fmt.Errorf("UPLOAD_MAX_ROWS: must be between 1 and %d", shop.MaxProducts))
 	}
 	if c.LivesListed < 1 || c.LivesListed > 10_000 {
 		errs = append(errs, errors.New("MAX_LIVES_LISTED: must be between 1 and 10000"))

@@ -25,19 +25,20 @@ import (
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/origintest"
 	"livecommerce/origin/redisstock"
+	"livecommerce/origin/shop"
 )
 
 func ptr[T any](v T) *T { return &v }
 
-func row(sku string) catalog.ProductInput {
-	return catalog.ProductInput{
+func row(sku string) shop.ProductInput {
+	return shop.ProductInput{
 		SKU: ptr(sku), Name: ptr("Product " + sku), Price: ptr(int64(1999)), Currency: ptr("JPY"),
 		Stock: ptr(int64(10)), PerBuyerLimit: ptr(int64(2)), LowStockThreshold: ptr(int64(3)),
 	}
 }
 
 // fieldErrors lists "row:field" of errs, sorted.
-func fieldErrors(errs []mysqlstore.RowError) []string {
+func fieldErrors(errs []shop.RowError) []string {
 	var out []string
 	for _, e := range errs {
 		out = append(out, fmt.Sprintf("%d:%s", e.Row, e.Field))
@@ -47,51 +48,51 @@ func fieldErrors(errs []mysqlstore.RowError) []string {
 }
 
 func TestValidateProducts(t *testing.T) {
-	with := func(f func(*catalog.ProductInput)) catalog.ProductInput {
+	with := func(f func(*shop.ProductInput)) shop.ProductInput {
 		r := row("A1")
 		f(&r)
 		return r
 	}
 	tests := []struct {
 		name string
-		rows []catalog.ProductInput
+		rows []shop.ProductInput
 		want []string // row:field, sorted
 	}{
-		{"valid", []catalog.ProductInput{row("A1"), row("B2")}, nil},
+		{"valid", []shop.ProductInput{row("A1"), row("B2")}, nil},
 		{"no rows", nil, nil},
-		{"low threshold optional", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.LowStockThreshold = nil })}, nil},
-		{"zero stock and price", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Stock = ptr(int64(0)); r.Price = ptr(int64(0)) })}, nil},
-		{"limits at their maximum", []catalog.ProductInput{with(func(r *catalog.ProductInput) {
-			r.Price, r.Stock, r.PerBuyerLimit = ptr(int64(catalog.MaxPrice)), ptr(int64(catalog.MaxStock)), ptr(int64(catalog.MaxLimit))
+		{"low threshold optional", []shop.ProductInput{with(func(r *shop.ProductInput) { r.LowStockThreshold = nil })}, nil},
+		{"zero stock and price", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Stock = ptr(int64(0)); r.Price = ptr(int64(0)) })}, nil},
+		{"limits at their maximum", []shop.ProductInput{with(func(r *shop.ProductInput) {
+			r.Price, r.Stock, r.PerBuyerLimit = ptr(int64(shop.MaxPrice)), ptr(int64(shop.MaxStock)), ptr(int64(shop.MaxLimit))
 		})}, nil},
-		{"every field missing", []catalog.ProductInput{{}}, []string{"1:currency", "1:name", "1:per_buyer_limit", "1:price", "1:sku", "1:stock"}},
-		{"bad sku", []catalog.ProductInput{row("A1"), row("../etc")}, []string{"2:sku"}},
-		{"sku 65 chars", []catalog.ProductInput{row(strings.Repeat("a", 65))}, []string{"1:sku"}},
-		{"duplicate sku", []catalog.ProductInput{row("A1"), row("B2"), row("A1")}, []string{"3:sku"}},
-		{"empty name", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Name = ptr("") })}, []string{"1:name"}},
-		{"padded name", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Name = ptr(" Hat") })}, []string{"1:name"}},
-		{"name with newline", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Name = ptr("Hat\nRed") })}, []string{"1:name"}},
-		{"name with DEL", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Name = ptr("Hat\x7f") })}, []string{"1:name"}},
-		{"name invalid utf-8", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Name = ptr("Hat\xff") })}, []string{"1:name"}},
-		{"name 200 runes", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Name = ptr(strings.Repeat("帽", 200)) })}, nil},
-		{"name 201 runes", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Name = ptr(strings.Repeat("帽", 201)) })}, []string{"1:name"}},
-		{"negative price", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Price = ptr(int64(-1)) })}, []string{"1:price"}},
-		{"price too high", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Price = ptr(int64(catalog.MaxPrice + 1)) })}, []string{"1:price"}},
-		{"lower-case currency", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Currency = ptr("jpy") })}, []string{"1:currency"}},
-		{"short currency", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Currency = ptr("JP") })}, []string{"1:currency"}},
-		{"currency with newline", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Currency = ptr("JPY\n") })}, []string{"1:currency"}},
-		{"negative stock", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Stock = ptr(int64(-5)) })}, []string{"1:stock"}},
-		{"stock too high", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.Stock = ptr(int64(catalog.MaxStock + 1)) })}, []string{"1:stock"}},
-		{"zero limit", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.PerBuyerLimit = ptr(int64(0)) })}, []string{"1:per_buyer_limit"}},
-		{"negative low", []catalog.ProductInput{with(func(r *catalog.ProductInput) { r.LowStockThreshold = ptr(int64(-1)) })}, []string{"1:low_stock_threshold"}},
-		{"errors of several rows at once", []catalog.ProductInput{
-			with(func(r *catalog.ProductInput) { r.Stock = ptr(int64(-1)) }), row("OK"),
-			with(func(r *catalog.ProductInput) { r.SKU = ptr("B 2"); r.Currency = nil }),
+		{"every field missing", []shop.ProductInput{{}}, []string{"1:currency", "1:name", "1:per_buyer_limit", "1:price", "1:sku", "1:stock"}},
+		{"bad sku", []shop.ProductInput{row("A1"), row("../etc")}, []string{"2:sku"}},
+		{"sku 65 chars", []shop.ProductInput{row(strings.Repeat("a", 65))}, []string{"1:sku"}},
+		{"duplicate sku", []shop.ProductInput{row("A1"), row("B2"), row("A1")}, []string{"3:sku"}},
+		{"empty name", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Name = ptr("") })}, []string{"1:name"}},
+		{"padded name", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Name = ptr(" Hat") })}, []string{"1:name"}},
+		{"name with newline", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Name = ptr("Hat\nRed") })}, []string{"1:name"}},
+		{"name with DEL", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Name = ptr("Hat\x7f") })}, []string{"1:name"}},
+		{"name invalid utf-8", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Name = ptr("Hat\xff") })}, []string{"1:name"}},
+		{"name 200 runes", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Name = ptr(strings.Repeat("帽", 200)) })}, nil},
+		{"name 201 runes", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Name = ptr(strings.Repeat("帽", 201)) })}, []string{"1:name"}},
+		{"negative price", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Price = ptr(int64(-1)) })}, []string{"1:price"}},
+		{"price too high", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Price = ptr(int64(shop.MaxPrice + 1)) })}, []string{"1:price"}},
+		{"lower-case currency", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Currency = ptr("jpy") })}, []string{"1:currency"}},
+		{"short currency", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Currency = ptr("JP") })}, []string{"1:currency"}},
+		{"currency with newline", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Currency = ptr("JPY\n") })}, []string{"1:currency"}},
+		{"negative stock", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Stock = ptr(int64(-5)) })}, []string{"1:stock"}},
+		{"stock too high", []shop.ProductInput{with(func(r *shop.ProductInput) { r.Stock = ptr(int64(shop.MaxStock + 1)) })}, []string{"1:stock"}},
+		{"zero limit", []shop.ProductInput{with(func(r *shop.ProductInput) { r.PerBuyerLimit = ptr(int64(0)) })}, []string{"1:per_buyer_limit"}},
+		{"negative low", []shop.ProductInput{with(func(r *shop.ProductInput) { r.LowStockThreshold = ptr(int64(-1)) })}, []string{"1:low_stock_threshold"}},
+		{"errors of several rows at once", []shop.ProductInput{
+			with(func(r *shop.ProductInput) { r.Stock = ptr(int64(-1)) }), row("OK"),
+			with(func(r *shop.ProductInput) { r.SKU = ptr("B 2"); r.Currency = nil }),
 		}, []string{"1:stock", "3:currency", "3:sku"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, errs := catalog.ValidateProducts(tt.rows)
+			out, errs := shop.ValidateProducts(tt.rows)
 			if got := fieldErrors(errs); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("errors = %q, want %q", got, tt.want)
 			}
@@ -106,8 +107,8 @@ func TestValidateProducts(t *testing.T) {
 		})
 	}
 
-	out, _ := catalog.ValidateProducts([]catalog.ProductInput{row("A1")})
-	want := mysqlstore.Product{SKU: "A1", Name: "Product A1", Currency: "JPY", Price: 1999, Stock: 10, Limit: 2, Low: 3}
+	out, _ := shop.ValidateProducts([]shop.ProductInput{row("A1")})
+	want := shop.Product{SKU: "A1", Name: "Product A1", Currency: "JPY", Price: 1999, Stock: 10, Limit: 2, Low: 3}
 	if out[0] != want {
 		t.Errorf("product = %+v, want %+v", out[0], want)
 	}
@@ -123,11 +124,11 @@ func FuzzValidateProducts(f *testing.F) {
 	f.Add([]byte(`[{}]`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var rows []catalog.ProductInput
+		var rows []shop.ProductInput
 		if json.Unmarshal(data, &rows) != nil {
 			return
 		}
-		out, errs := catalog.ValidateProducts(rows)
+		out, errs := shop.ValidateProducts(rows)
 		for _, e := range errs {
 			if e.Row < 1 || e.Row > len(rows) || e.Field == "" || e.Reason == "" {
 				t.Fatalf("row error %+v for %d rows", e, len(rows))
@@ -144,14 +145,14 @@ func FuzzValidateProducts(f *testing.F) {
 			switch {
 			case !stock.ValidID(p.SKU), seen[p.SKU]:
 				t.Fatalf("row %d: accepted sku %q", i+1, p.SKU)
-			case p.Name == "" || !utf8.ValidString(p.Name) || strings.TrimSpace(p.Name) != p.Name || utf8.RuneCountInString(p.Name) > catalog.MaxName:
+			case p.Name == "" || !utf8.ValidString(p.Name) || strings.TrimSpace(p.Name) != p.Name || utf8.RuneCountInString(p.Name) > shop.MaxName:
 				t.Fatalf("row %d: accepted name %q", i+1, p.Name)
 			case strings.ContainsFunc(p.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 				t.Fatalf("row %d: accepted control character in name %q", i+1, p.Name)
 			case !currency.MatchString(p.Currency):
 				t.Fatalf("row %d: accepted currency %q", i+1, p.Currency)
-			case p.Price < 0 || p.Price > catalog.MaxPrice, p.Stock < 0 || p.Stock > catalog.MaxStock,
-				p.Limit < 1 || p.Limit > catalog.MaxLimit, p.Low < 0 || p.Low > catalog.MaxStock:
+			case p.Price < 0 || p.Price > shop.MaxPrice, p.Stock < 0 || p.Stock > shop.MaxStock,
+				p.Limit < 1 || p.Limit > shop.MaxLimit, p.Low < 0 || p.Low > shop.MaxStock:
 				t.Fatalf("row %d: accepted numbers out of range %+v", i+1, p)
 			}
 			seen[p.SKU] = true
@@ -210,7 +211,7 @@ func setup(t *testing.T) *env {
 	e := &env{db: db, redis: rs, pub: &origintest.Recorder{}, logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, nil))
 	inv := inventory.New(rs, db, e.pub, log)
-	e.svc = catalog.New(catalog.DefaultLimits, db, rs, inv, e.pub, log)
+	e.svc = catalog.New(shop.DefaultLimits, db, rs, inv, e.pub, log)
 	if e.merchant, _, err = db.CreateMerchant(ctx, "Shop", time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -222,22 +223,22 @@ func TestPutLiveValidation(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
-		in   catalog.LiveInput
+		in   shop.LiveInput
 	}{
-		{"empty title", catalog.LiveInput{Title: ""}},
-		{"padded title", catalog.LiveInput{Title: "Live "}},
-		{"title with tab", catalog.LiveInput{Title: "Live\t1"}},
-		{"title 201 chars", catalog.LiveInput{Title: strings.Repeat("x", 201)}},
-		{"start not RFC 3339", catalog.LiveInput{Title: "Live", SaleStartsAt: ptr("2030-01-01 10:00")}},
-		{"end not a time", catalog.LiveInput{Title: "Live", SaleEndsAt: ptr("tomorrow")}},
-		{"start out of range", catalog.LiveInput{Title: "Live", SaleStartsAt: ptr("1999-12-31T23:59:59Z")}},
-		{"end before start", catalog.LiveInput{Title: "Live", SaleStartsAt: ptr("2030-01-02T00:00:00Z"), SaleEndsAt: ptr("2030-01-01T00:00:00Z")}},
-		{"end equal to start", catalog.LiveInput{Title: "Live", SaleStartsAt: ptr("2030-01-01T00:00:00Z"), SaleEndsAt: ptr("2030-01-01T00:00:00Z")}},
+		{"empty title", shop.LiveInput{Title: ""}},
+		{"padded title", shop.LiveInput{Title: "Live "}},
+		{"title with tab", shop.LiveInput{Title: "Live\t1"}},
+		{"title 201 chars", shop.LiveInput{Title: strings.Repeat("x", 201)}},
+		{"start not RFC 3339", shop.LiveInput{Title: "Live", SaleStartsAt: ptr("2030-01-01 10:00")}},
+		{"end not a time", shop.LiveInput{Title: "Live", SaleEndsAt: ptr("tomorrow")}},
+		{"start out of range", shop.LiveInput{Title: "Live", SaleStartsAt: ptr("1999-12-31T23:59:59Z")}},
+		{"end before start", shop.LiveInput{Title: "Live", SaleStartsAt: ptr("2030-01-02T00:00:00Z"), SaleEndsAt: ptr("2030-01-01T00:00:00Z")}},
+		{"end equal to start", shop.LiveInput{Title: "Live", SaleStartsAt: ptr("2030-01-01T00:00:00Z"), SaleEndsAt: ptr("2030-01-01T00:00:00Z")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := e.svc.PutLive(ctx, e.merchant, "L1", tt.in)
-			var invalid *catalog.InvalidError
+			var invalid *shop.InvalidError
 			if !errors.As(err, &invalid) {
 				t.Errorf("PutLive(%+v) = %v, want *InvalidError", tt.in, err)
 			}
@@ -249,7 +250,7 @@ func TestPutLiveValidation(t *testing.T) {
 		t.Errorf("%d lives exist after refused PutLive calls, want 0", n)
 	}
 
-	l, created, err := e.svc.PutLive(ctx, e.merchant, "L1", catalog.LiveInput{Title: "Live", SaleStartsAt: ptr("2030-01-01T09:00:00+09:00"), SaleEndsAt: ptr("")})
+	l, created, err := e.svc.PutLive(ctx, e.merchant, "L1", shop.LiveInput{Title: "Live", SaleStartsAt: ptr("2030-01-01T09:00:00+09:00"), SaleEndsAt: ptr("")})
 	if err != nil || !created {
 		t.Fatalf("valid PutLive = %v, %v", created, err)
 	}
@@ -261,12 +262,12 @@ func TestPutLiveValidation(t *testing.T) {
 func TestPutProductsReachesRedis(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	if _, _, err := e.svc.PutLive(ctx, e.merchant, "L1", catalog.LiveInput{Title: "Live"}); err != nil {
+	if _, _, err := e.svc.PutLive(ctx, e.merchant, "L1", shop.LiveInput{Title: "Live"}); err != nil {
 		t.Fatal(err)
 	}
 
 	// New: committed, loaded into Redis, published.
-	if _, err := e.svc.PutProducts(ctx, e.merchant, "L1", []catalog.ProductInput{row("A1")}); err != nil {
+	if _, err := e.svc.PutProducts(ctx, e.merchant, "L1", []shop.ProductInput{row("A1")}); err != nil {
 		t.Fatal(err)
 	}
 	levels, missing, err := e.redis.Levels(ctx, []string{"A1"})
@@ -284,7 +285,7 @@ func TestPutProductsReachesRedis(t *testing.T) {
 	// Update: applied to the loaded counters with a higher version.
 	r := row("A1")
 	r.Stock = ptr(int64(3))
-	if _, err := e.svc.PutProducts(ctx, e.merchant, "L1", []catalog.ProductInput{r}); err != nil {
+	if _, err := e.svc.PutProducts(ctx, e.merchant, "L1", []shop.ProductInput{r}); err != nil {
 		t.Fatal(err)
 	}
 	got := lastPublished(t, e.pub)
@@ -293,8 +294,8 @@ func TestPutProductsReachesRedis(t *testing.T) {
 	}
 
 	// Rejected rows come back as InvalidError with rows; nothing changes.
-	_, err = e.svc.PutProducts(ctx, e.merchant, "L1", []catalog.ProductInput{row("B2"), {SKU: ptr("C 3")}})
-	var invalid *catalog.InvalidError
+	_, err = e.svc.PutProducts(ctx, e.merchant, "L1", []shop.ProductInput{row("B2"), {SKU: ptr("C 3")}})
+	var invalid *shop.InvalidError
 	if !errors.As(err, &invalid) || len(invalid.Rows) == 0 || invalid.Rows[0].Row != 2 {
 		t.Fatalf("PutProducts with a bad row = %v, want *InvalidError about row 2", err)
 	}
@@ -307,11 +308,11 @@ func TestPutProductsReachesRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.PutProducts(ctx, other, "L1", []catalog.ProductInput{row("Z9")}); !errors.Is(err, stock.ErrNotFound) {
+	if _, err := e.svc.PutProducts(ctx, other, "L1", []shop.ProductInput{row("Z9")}); !errors.Is(err, stock.ErrNotFound) {
 		t.Errorf("PutProducts into another merchant's live = %v, want stock.ErrNotFound", err)
 	}
 
-	tooMany := make([]catalog.ProductInput, catalog.MaxProducts+1)
+	tooMany := make([]shop.ProductInput, shop.MaxProducts+1)
 	if _, err := e.svc.PutProducts(ctx, e.merchant, "L1", tooMany); !errors.As(err, &invalid) {
 		t.Errorf("PutProducts with %d rows = %v, want *InvalidError", len(tooMany), err)
 	}
@@ -322,14 +323,14 @@ func TestPutProductsReachesRedis(t *testing.T) {
 func TestPutLiveMovesWindowInRedis(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	if _, _, err := e.svc.PutLive(ctx, e.merchant, "L1", catalog.LiveInput{Title: "Live"}); err != nil {
+	if _, _, err := e.svc.PutLive(ctx, e.merchant, "L1", shop.LiveInput{Title: "Live"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.PutProducts(ctx, e.merchant, "L1", []catalog.ProductInput{row("A1")}); err != nil {
+	if _, err := e.svc.PutProducts(ctx, e.merchant, "L1", []shop.ProductInput{row("A1")}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	if _, _, err := e.svc.PutLive(ctx, e.merchant, "L1", catalog.LiveInput{Title: "Live", SaleStartsAt: &start}); err != nil {
+	if _, _, err := e.svc.PutLive(ctx, e.merchant, "L1", shop.LiveInput{Title: "Live", SaleStartsAt: &start}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := e.redis.Reserve(ctx, redisstock.ReserveRequest{

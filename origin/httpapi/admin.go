@@ -13,7 +13,8 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"livecommerce/internal/stock"
-	"livecommerce/origin/catalog"
+	"livecommerce/origin/adminapi"
+	"livecommerce/origin/shop"
 )
 
 const merchantKey = "merchant_id"
@@ -62,7 +63,7 @@ func decodeArray(body []byte, maxItems int) ([]json.RawMessage, error) {
 	raw := []json.RawMessage{}
 	for dec.More() {
 		if len(raw) == maxItems {
-			return nil, catalog.TooManyRows(maxItems)
+			return nil, shop.TooManyRows(maxItems)
 		}
 		var r json.RawMessage
 		if err := dec.Decode(&r); err != nil {
@@ -116,28 +117,12 @@ func liveParam(c *fiber.Ctx) (string, error) {
 	return live, nil
 }
 
-type liveView struct {
-	LiveID       string     `json:"live_id"`
-	Title        string     `json:"title"`
-	SaleStartsAt *time.Time `json:"sale_starts_at"`
-	SaleEndsAt   *time.Time `json:"sale_ends_at"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
 func (a *API) putLive(c *fiber.Ctx) error {
 	live, err := liveParam(c)
 	if err != nil {
 		return err
 	}
-	var in catalog.LiveInput
+	var in adminapi.LiveBody
 	if err := decodeStrict(c.Body(), &in); err != nil {
 		return err
 	}
@@ -152,16 +137,7 @@ func (a *API) putLive(c *fiber.Ctx) error {
 		status = fiber.StatusCreated
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Status(status).JSON(liveView{
-		LiveID: l.ID, Title: l.Title, SaleStartsAt: timePtr(l.SaleStart), SaleEndsAt: timePtr(l.SaleEnd),
-		CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
-	})
-}
-
-type appliedView struct {
-	SKU     string `json:"sku"`
-	Stock   int64  `json:"stock"`
-	Version int64  `json:"version"`
+	return c.Status(status).JSON(adminapi.LiveOf(l))
 }
 
 func (a *API) putProducts(c *fiber.Ctx) error {
@@ -173,9 +149,9 @@ func (a *API) putProducts(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	rows, rowErrs := catalog.DecodeProducts(raw)
+	rows, rowErrs := shop.DecodeProducts(raw)
 	if len(rowErrs) > 0 {
-		return catalog.RowsRejected(rowErrs)
+		return shop.RowsRejected(rowErrs)
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 30*time.Second)
 	defer cancel()
@@ -183,12 +159,12 @@ func (a *API) putProducts(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := make([]appliedView, len(applied))
+	out := adminapi.ProductsApplied{LiveID: live, Products: make([]adminapi.AppliedProduct, len(applied))}
 	for i, p := range applied {
-		out[i] = appliedView{SKU: p.SKU, Stock: p.Stock, Version: p.Version}
+		out.Products[i] = adminapi.AppliedProduct{SKU: p.SKU, Stock: p.Stock, Version: p.Version}
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(fiber.Map{"live_id": live, "products": out})
+	return c.JSON(out)
 }
 
 func (a *API) adjustStock(c *fiber.Ctx) error {
@@ -196,7 +172,7 @@ func (a *API) adjustStock(c *fiber.Ctx) error {
 	if !stock.ValidID(sku) {
 		return badRequest("sku must be 1 to 64 of A-Z a-z 0-9 _ -")
 	}
-	var in catalog.AdjustmentInput
+	var in adminapi.AdjustmentBody
 	if err := decodeStrict(c.Body(), &in); err != nil {
 		return err
 	}
@@ -207,7 +183,7 @@ func (a *API) adjustStock(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"sku": p.SKU, "live_id": p.LiveID, "stock": p.Stock, "version": p.Version})
+	return c.Status(fiber.StatusCreated).JSON(adminapi.Adjustment{SKU: p.SKU, LiveID: p.LiveID, Stock: p.Stock, Version: p.Version})
 }
 
 // lives lists the calling merchant's lives, newest first; another
@@ -219,19 +195,12 @@ func (a *API) lives(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	type summary struct {
-		liveView
-		Products int64 `json:"products"`
-	}
-	out := make([]summary, len(list))
+	out := adminapi.Lives{Lives: make([]adminapi.LiveSummary, len(list))}
 	for i, l := range list {
-		out[i] = summary{liveView{
-			LiveID: l.ID, Title: l.Title, SaleStartsAt: timePtr(l.SaleStart), SaleEndsAt: timePtr(l.SaleEnd),
-			CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
-		}, l.Products}
+		out.Lives[i] = adminapi.LiveSummary{Live: adminapi.LiveOf(l.Live), Products: l.Products}
 	}
 	c.Set(fiber.HeaderCacheControl, "private, no-store")
-	return c.JSON(fiber.Map{"lives": out})
+	return c.JSON(out)
 }
 
 func (a *API) report(c *fiber.Ctx) error {
@@ -246,5 +215,5 @@ func (a *API) report(c *fiber.Ctx) error {
 		return err
 	}
 	c.Set(fiber.HeaderCacheControl, "private, no-store")
-	return c.JSON(fiber.Map{"live_id": live, "products": lines, "generated_at": time.Now().UTC()})
+	return c.JSON(adminapi.ReportOf(live, time.Now().UTC(), lines))
 }

@@ -9,9 +9,10 @@ import (
 
 	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/stock"
-	"livecommerce/origin/catalog"
+	"livecommerce/origin/adminapi"
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/purchase"
+	"livecommerce/origin/shop"
 )
 
 // problem is the contract's error body.
@@ -50,7 +51,7 @@ func (r rateLimited) Error() string { return "too many requests" }
 func classify(err error) problem {
 	var br badRequest
 	var rl rateLimited
-	var inv *catalog.InvalidError
+	var inv *shop.InvalidError
 	var fe *fiber.Error
 	answer, isStock := stock.AnswerFor(err)
 	switch {
@@ -59,7 +60,7 @@ func classify(err error) problem {
 	case errors.As(err, &inv):
 		p := problem{status: 400, code: "invalid_request", message: inv.Message}
 		if len(inv.Rows) > 0 {
-			p.details = inv.Rows
+			p.details = adminapi.RowErrorsOf(inv.Rows)
 		}
 		return p
 	case errors.As(err, &rl):

@@ -11,12 +11,12 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"livecommerce/internal/stock"
-	"livecommerce/origin/catalog"
 	"livecommerce/origin/purchase"
+	"livecommerce/origin/shop"
 )
 
 // MaxQuantity caps one purchase whatever the product's limit.
-const MaxQuantity = catalog.MaxLimit
+const MaxQuantity = shop.MaxLimit
 
 func bearer(c *fiber.Ctx) (string, bool) {
 	h := c.Get(fiber.HeaderAuthorization)

@@ -16,6 +16,7 @@ import (
 	"livecommerce/internal/stock"
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/redisstock"
+	"livecommerce/origin/shop"
 )
 
 // Publisher announces a committed stock change.
@@ -147,7 +148,7 @@ func (inv *Inventory) slot(ctx context.Context) (release func(), err error) {
 
 // Snapshot converts the database's view of a sku into the shape Redis
 // loads.
-func Snapshot(ps mysqlstore.ProductState) redisstock.Snapshot {
+func Snapshot(ps shop.ProductState) redisstock.Snapshot {
 	return redisstock.Snapshot{
 		SKU: ps.SKU, LiveID: ps.LiveID, Total: ps.Stock, Sold: ps.Sold, Version: ps.Version,
 		Limit: ps.Limit, Low: ps.Low, SaleStart: ps.SaleStart, SaleEnd: ps.SaleEnd,

@@ -19,6 +19,7 @@ import (
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/origintest"
 	"livecommerce/origin/redisstock"
+	"livecommerce/origin/shop"
 )
 
 type env struct {
@@ -46,12 +47,12 @@ func setup(t *testing.T, skus ...string) *env {
 	if e.merchant, _, err = db.CreateMerchant(ctx, "Shop", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := db.UpsertLive(ctx, mysqlstore.Live{ID: "L1", MerchantID: e.merchant, Title: "Live"}, time.Now()); err != nil {
+	if _, _, _, err := db.UpsertLive(ctx, shop.Live{ID: "L1", MerchantID: e.merchant, Title: "Live"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	var ps []mysqlstore.Product
+	var ps []shop.Product
 	for _, sku := range skus {
-		ps = append(ps, mysqlstore.Product{SKU: sku, Name: sku, Currency: "JPY", Price: 100, Stock: 10, Limit: 2, Low: 3})
+		ps = append(ps, shop.Product{SKU: sku, Name: sku, Currency: "JPY", Price: 100, Stock: 10, Limit: 2, Low: 3})
 	}
 	if len(ps) > 0 {
 		if _, err := db.UpsertProducts(ctx, e.merchant, "L1", ps, 1000, "upload", time.Now().UTC()); err != nil {
@@ -92,11 +93,11 @@ func TestLevelsRebuildsMissingInOrder(t *testing.T) {
 func TestRebuildCarriesTheDatabaseState(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t, "A")
-	res, err := e.db.CommitOrders(ctx, []mysqlstore.OrderRequest{
+	res, err := e.db.CommitOrders(ctx, []shop.OrderRequest{
 		{ID: ulid.Make().String(), BuyerID: "b1", IdempotencyKey: "k", SKU: "A", Quantity: 2, Version: 40},
 		{ID: ulid.Make().String(), BuyerID: "b2", IdempotencyKey: "k", SKU: "A", Quantity: 1, Version: 41},
 	}, time.Now().UTC())
-	if err != nil || res[0].Verdict != mysqlstore.Committed || res[1].Verdict != mysqlstore.Committed {
+	if err != nil || res[0].Verdict != shop.Committed || res[1].Verdict != shop.Committed {
 		t.Fatalf("CommitOrders = %+v, %v", res, err)
 	}
 	l, err := e.inv.Level(ctx, "A")

@@ -12,57 +12,20 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"livecommerce/internal/stock"
+	"livecommerce/origin/shop"
 )
 
-// Product is a merchant's row in a product upsert, already validated.
-type Product struct {
-	SKU, Name, Currency string
-	Price, Stock        int64
-	Limit, Low          int64
-}
-
-// RowError explains why one row of an upsert was refused. Row counts from 1.
-type RowError struct {
-	Row    int    `json:"row"`
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
-}
-
-// RowsRejectedError is an upsert refused as a whole because of these rows.
-type RowsRejectedError struct{ Rows []RowError }
-
-func (e *RowsRejectedError) Error() string {
-	return fmt.Sprintf("mysqlstore: %d rows rejected", len(e.Rows))
-}
-
-// Applied is a product as committed, for loading into Redis.
-type Applied struct {
-	SKU, LiveID        string
-	Stock, Limit, Low  int64
-	Version            int64
-	SaleStart, SaleEnd time.Time
-	Created            bool // the row was inserted by this change: nothing sold, nothing ever published
-}
-
 const upsertChunk = 500
-
-// LiveFullError refuses an upsert that would leave a live with more than
-// Max products.
-type LiveFullError struct{ Max, Have, Adding int }
-
-func (e *LiveFullError) Error() string {
-	return fmt.Sprintf("mysqlstore: a live holds at most %d products; it has %d and the upsert adds %d", e.Max, e.Have, e.Adding)
-}
 
 // UpsertProducts applies a live's product rows all-or-nothing. A sku owned
 // by another live, or stock lowered below the units already sold, rejects
 // the whole upsert with the offending rows; so does a live that would hold
 // more than maxPerLive products (a *LiveFullError). Every change of stock
 // is recorded as an adjustment with reason.
-func (s *Store) UpsertProducts(ctx context.Context, merchantID, liveID string, ps []Product, maxPerLive int, reason string, now time.Time) ([]Applied, error) {
-	var applied []Applied
-	var rejected *RowsRejectedError
-	var full *LiveFullError
+func (s *Store) UpsertProducts(ctx context.Context, merchantID, liveID string, ps []shop.Product, maxPerLive int, reason string, now time.Time) ([]shop.Applied, error) {
+	var applied []shop.Applied
+	var rejected *shop.RowsRejectedError
+	var full *shop.LiveFullError
 	err := s.admin.Do(func() error {
 		err := withRetry(ctx, 4, func() error {
 			var err error
@@ -92,7 +55,7 @@ type existingProduct struct {
 	version        int64
 }
 
-func (s *Store) upsertProductsOnce(ctx context.Context, merchantID, liveID string, ps []Product, maxPerLive int, reason string, now time.Time) ([]Applied, error) {
+func (s *Store) upsertProductsOnce(ctx context.Context, merchantID, liveID string, ps []shop.Product, maxPerLive int, reason string, now time.Time) ([]shop.Applied, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: upsert products: %w", err)
@@ -136,19 +99,19 @@ func (s *Store) upsertProductsOnce(ctx context.Context, merchantID, liveID strin
 		}
 	}
 
-	var rejected []RowError
+	var rejected []shop.RowError
 	for i, p := range ps {
 		e, ok := existing[p.SKU]
 		switch {
 		case !ok:
 		case e.merchant != merchantID || e.live != liveID:
-			rejected = append(rejected, RowError{Row: i + 1, Field: "sku", Reason: "sku is already used by another live"})
+			rejected = append(rejected, shop.RowError{Row: i + 1, Field: "sku", Reason: "sku is already used by another live"})
 		case p.Stock < e.sold:
-			rejected = append(rejected, RowError{Row: i + 1, Field: "stock", Reason: fmt.Sprintf("below the %d units already sold", e.sold)})
+			rejected = append(rejected, shop.RowError{Row: i + 1, Field: "stock", Reason: fmt.Sprintf("below the %d units already sold", e.sold)})
 		}
 	}
 	if len(rejected) > 0 {
-		return nil, &RowsRejectedError{Rows: rejected}
+		return nil, &shop.RowsRejectedError{Rows: rejected}
 	}
 	if adding := len(ps) - len(existing); adding > 0 {
 		// The live's row lock above orders this count with every other
@@ -160,11 +123,11 @@ func (s *Store) upsertProductsOnce(ctx context.Context, merchantID, liveID strin
 			return nil, fmt.Errorf("mysqlstore: count products of %s: %w", liveID, err)
 		}
 		if have+adding > maxPerLive {
-			return nil, &LiveFullError{Max: maxPerLive, Have: have, Adding: adding}
+			return nil, &shop.LiveFullError{Max: maxPerLive, Have: have, Adding: adding}
 		}
 	}
 
-	applied := make([]Applied, 0, len(ps))
+	applied := make([]shop.Applied, 0, len(ps))
 	var adjustments []any
 	for lo := 0; lo < len(ps); lo += upsertChunk {
 		chunk := ps[lo:min(lo+upsertChunk, len(ps))]
@@ -189,7 +152,7 @@ ON DUPLICATE KEY UPDATE name = VALUES(name), price = VALUES(price), currency = V
 		if ok {
 			version, delta = e.version+1, p.Stock-e.stock
 		}
-		applied = append(applied, Applied{
+		applied = append(applied, shop.Applied{
 			SKU: p.SKU, LiveID: liveID, Stock: p.Stock, Limit: p.Limit, Low: p.Low, Version: version,
 			SaleStart: start.Time, SaleEnd: end.Time, Created: !ok,
 		})
@@ -211,23 +174,16 @@ ON DUPLICATE KEY UPDATE name = VALUES(name), price = VALUES(price), currency = V
 	return applied, nil
 }
 
-// ErrBelowSold: a stock change would leave fewer units on sale than were
-// already sold.
-var ErrBelowSold = errors.New("mysqlstore: stock would fall below the units already sold")
-
-// ErrStockTooHigh: a stock change would exceed the allowed maximum.
-var ErrStockTooHigh = errors.New("mysqlstore: stock would exceed the maximum")
-
 // AdjustStock adds delta (negative to remove) to a sku's units on sale and
 // records the adjustment with its reason. A sku of another merchant is
 // stock.ErrNotFound. The row lock serializes the change with order batches,
 // so lowering stock while purchases run cannot oversell.
-func (s *Store) AdjustStock(ctx context.Context, merchantID, sku string, delta int64, reason string, maxStock int64, now time.Time) (Applied, error) {
-	var a Applied
+func (s *Store) AdjustStock(ctx context.Context, merchantID, sku string, delta int64, reason string, maxStock int64, now time.Time) (shop.Applied, error) {
+	var a shop.Applied
 	var below, tooHigh bool
 	err := s.admin.Do(func() error {
 		return withRetry(ctx, 4, func() error {
-			below, tooHigh, a = false, false, Applied{}
+			below, tooHigh, a = false, false, shop.Applied{}
 			tx, err := s.db.BeginTx(ctx, nil)
 			if err != nil {
 				return fmt.Errorf("mysqlstore: adjust stock: %w", err)
@@ -241,7 +197,7 @@ func (s *Store) AdjustStock(ctx context.Context, merchantID, sku string, delta i
 FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ? FOR UPDATE`, sku).Scan(
 				&a.LiveID, &owner, &stockNow, &sold, &version, &a.Limit, &a.Low, &start, &end)
 			if errors.Is(err, sql.ErrNoRows) || (err == nil && owner != merchantID) {
-				a = Applied{}
+				a = shop.Applied{}
 				return nil
 			}
 			if err != nil {
@@ -272,33 +228,21 @@ FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ? FOR UPDATE`, sk
 	})
 	switch {
 	case err != nil:
-		return Applied{}, err
+		return shop.Applied{}, err
 	case below:
-		return Applied{}, ErrBelowSold
+		return shop.Applied{}, shop.ErrBelowSold
 	case tooHigh:
-		return Applied{}, ErrStockTooHigh
+		return shop.Applied{}, shop.ErrStockTooHigh
 	case a.SKU == "":
-		return Applied{}, stock.ErrNotFound
+		return shop.Applied{}, stock.ErrNotFound
 	}
 	return a, nil
 }
 
-// ReportLine is one sku of a live's sales report.
-type ReportLine struct {
-	SKU       string `json:"sku"`
-	Name      string `json:"name"`
-	Currency  string `json:"currency"`
-	Stock     int64  `json:"stock"`
-	UnitsSold int64  `json:"units_sold"`
-	Remaining int64  `json:"remaining"`
-	Revenue   int64  `json:"revenue"`
-	Orders    int64  `json:"orders"`
-}
-
 // Report sums a live's sales per sku from the orders themselves; a live of
 // another merchant is stock.ErrNotFound.
-func (s *Store) Report(ctx context.Context, merchantID, liveID string) ([]ReportLine, error) {
-	var lines []ReportLine
+func (s *Store) Report(ctx context.Context, merchantID, liveID string) ([]shop.ReportLine, error) {
+	var lines []shop.ReportLine
 	found := false
 	err := s.admin.Do(func() error {
 		var owner string
@@ -319,7 +263,7 @@ WHERE p.live_id = ? GROUP BY p.sku, p.name, p.currency, p.stock ORDER BY p.sku`,
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var l ReportLine
+			var l shop.ReportLine
 			if err := rows.Scan(&l.SKU, &l.Name, &l.Currency, &l.Stock, &l.UnitsSold, &l.Revenue, &l.Orders); err != nil {
 				return fmt.Errorf("mysqlstore: report of %s: %w", liveID, err)
 			}
@@ -332,20 +276,14 @@ WHERE p.live_id = ? GROUP BY p.sku, p.name, p.currency, p.stock ORDER BY p.sku`,
 		return nil, stock.ErrNotFound
 	}
 	if lines == nil && err == nil {
-		lines = []ReportLine{}
+		lines = []shop.ReportLine{}
 	}
 	return lines, err
 }
 
-// LiveSummary is one of a merchant's lives with its number of products.
-type LiveSummary struct {
-	Live
-	Products int64
-}
-
 // Lives lists a merchant's lives, newest first, at most limit of them.
-func (s *Store) Lives(ctx context.Context, merchantID string, limit int) ([]LiveSummary, error) {
-	var out []LiveSummary
+func (s *Store) Lives(ctx context.Context, merchantID string, limit int) ([]shop.LiveSummary, error) {
+	var out []shop.LiveSummary
 	err := s.admin.Do(func() error {
 		out = out[:0]
 		rows, err := s.db.QueryContext(ctx, `SELECT l.id, l.title, l.sale_starts_at, l.sale_ends_at, l.created_at, l.updated_at,
@@ -356,7 +294,7 @@ FROM lives l WHERE l.merchant_id = ? ORDER BY l.created_at DESC, l.id LIMIT ?`, 
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var l LiveSummary
+			var l shop.LiveSummary
 			var start, end sql.NullTime
 			if err := rows.Scan(&l.ID, &l.Title, &start, &end, &l.CreatedAt, &l.UpdatedAt, &l.Products); err != nil {
 				return fmt.Errorf("mysqlstore: lives of %s: %w", merchantID, err)

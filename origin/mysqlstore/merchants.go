@@ -11,6 +11,7 @@ import (
 
 	"livecommerce/internal/stock"
 	"livecommerce/origin/apikey"
+	"livecommerce/origin/shop"
 )
 
 // ErrBadAPIKey: the key is malformed, unknown or revoked.
@@ -76,19 +77,12 @@ func (s *Store) MerchantByAPIKey(ctx context.Context, plain string) (string, err
 	return merchant, nil
 }
 
-// Live is a row of the lives table.
-type Live struct {
-	ID, MerchantID, Title string
-	SaleStart, SaleEnd    time.Time // zero when open-ended
-	CreatedAt, UpdatedAt  time.Time
-}
-
 func nullTime(t time.Time) sql.NullTime { return sql.NullTime{Time: t, Valid: !t.IsZero()} }
 
 // UpsertLive creates or updates a live of merchantID. A live that belongs
 // to another merchant is stock.ErrNotFound. It returns the stored live,
 // whether it was created, and its skus (whose sale window just changed).
-func (s *Store) UpsertLive(ctx context.Context, l Live, now time.Time) (out Live, created bool, skus []string, err error) {
+func (s *Store) UpsertLive(ctx context.Context, l shop.Live, now time.Time) (out shop.Live, created bool, skus []string, err error) {
 	err = s.admin.Do(func() error {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
@@ -135,7 +129,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?)`, l.ID, l.MerchantID, l.Title, nullTime(l.SaleStart
 		return nil
 	})
 	if err == nil && out.ID == "" {
-		return Live{}, false, nil, stock.ErrNotFound
+		return shop.Live{}, false, nil, stock.ErrNotFound
 	}
 	return out, created, skus, err
 }

@@ -16,6 +16,7 @@ import (
 	"livecommerce/internal/stock"
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/origintest"
+	"livecommerce/origin/shop"
 )
 
 var now = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -42,16 +43,16 @@ func merchant(t *testing.T, s *mysqlstore.Store) (id, key string) {
 
 func live(t *testing.T, s *mysqlstore.Store, merchantID, liveID string) {
 	t.Helper()
-	if _, _, _, err := s.UpsertLive(context.Background(), mysqlstore.Live{ID: liveID, MerchantID: merchantID, Title: "Live " + liveID}, now); err != nil {
+	if _, _, _, err := s.UpsertLive(context.Background(), shop.Live{ID: liveID, MerchantID: merchantID, Title: "Live " + liveID}, now); err != nil {
 		t.Fatalf("UpsertLive(%s): %v", liveID, err)
 	}
 }
 
-func product(sku string, stockUnits, limit int64) mysqlstore.Product {
-	return mysqlstore.Product{SKU: sku, Name: "Product " + sku, Currency: "JPY", Price: 1999, Stock: stockUnits, Limit: limit, Low: 1}
+func product(sku string, stockUnits, limit int64) shop.Product {
+	return shop.Product{SKU: sku, Name: "Product " + sku, Currency: "JPY", Price: 1999, Stock: stockUnits, Limit: limit, Low: 1}
 }
 
-func upsert(t *testing.T, s *mysqlstore.Store, merchantID, liveID string, ps ...mysqlstore.Product) []mysqlstore.Applied {
+func upsert(t *testing.T, s *mysqlstore.Store, merchantID, liveID string, ps ...shop.Product) []shop.Applied {
 	t.Helper()
 	applied, err := s.UpsertProducts(context.Background(), merchantID, liveID, ps, 1000, "upload", now)
 	if err != nil {
@@ -137,7 +138,7 @@ func TestUpsertLive(t *testing.T) {
 	m2, _ := merchant(t, s)
 	start := now.Add(time.Hour)
 
-	l, created, skus, err := s.UpsertLive(ctx, mysqlstore.Live{ID: "L1", MerchantID: m1, Title: "First", SaleStart: start}, now)
+	l, created, skus, err := s.UpsertLive(ctx, shop.Live{ID: "L1", MerchantID: m1, Title: "First", SaleStart: start}, now)
 	if err != nil || !created {
 		t.Fatalf("create = %v, %v; want created", created, err)
 	}
@@ -147,7 +148,7 @@ func TestUpsertLive(t *testing.T) {
 	upsert(t, s, m1, "L1", product("B", 5, 1), product("A", 5, 1))
 
 	later := now.Add(time.Minute)
-	l, created, skus, err = s.UpsertLive(ctx, mysqlstore.Live{ID: "L1", MerchantID: m1, Title: "Renamed"}, later)
+	l, created, skus, err = s.UpsertLive(ctx, shop.Live{ID: "L1", MerchantID: m1, Title: "Renamed"}, later)
 	if err != nil || created {
 		t.Fatalf("update = %v, %v; want not created", created, err)
 	}
@@ -158,7 +159,7 @@ func TestUpsertLive(t *testing.T) {
 		t.Errorf("skus = %q, want [A B]", skus)
 	}
 
-	_, _, _, err = s.UpsertLive(ctx, mysqlstore.Live{ID: "L1", MerchantID: m2, Title: "Stolen"}, later)
+	_, _, _, err = s.UpsertLive(ctx, shop.Live{ID: "L1", MerchantID: m2, Title: "Stolen"}, later)
 	if !errors.Is(err, stock.ErrNotFound) {
 		t.Errorf("update by another merchant = %v, want stock.ErrNotFound", err)
 	}
@@ -213,41 +214,41 @@ func TestUpsertProducts(t *testing.T) {
 		name     string
 		merchant string
 		live     string
-		rows     []mysqlstore.Product
-		wantRows []mysqlstore.RowError
+		rows     []shop.Product
+		wantRows []shop.RowError
 	}{
 		{
 			name: "sku of another live",
 			live: "L2", merchant: m1,
-			rows:     []mysqlstore.Product{product("NEW", 1, 1), product("A", 20, 1), product("NEW2", 1, 1), product("B", 5, 1)},
-			wantRows: []mysqlstore.RowError{{Row: 2, Field: "sku"}, {Row: 4, Field: "sku"}},
+			rows:     []shop.Product{product("NEW", 1, 1), product("A", 20, 1), product("NEW2", 1, 1), product("B", 5, 1)},
+			wantRows: []shop.RowError{{Row: 2, Field: "sku"}, {Row: 4, Field: "sku"}},
 		},
 		{
 			name: "sku of another merchant",
 			live: "M2", merchant: m2,
-			rows:     []mysqlstore.Product{product("A", 20, 1)},
-			wantRows: []mysqlstore.RowError{{Row: 1, Field: "sku"}},
+			rows:     []shop.Product{product("A", 20, 1)},
+			wantRows: []shop.RowError{{Row: 1, Field: "sku"}},
 		},
 		{
 			name: "stock below sold",
 			live: "L1", merchant: m1,
-			rows:     []mysqlstore.Product{product("B", 50, 1), product("NEW", 3, 1), product("A", 3, 1)},
-			wantRows: []mysqlstore.RowError{{Row: 3, Field: "stock"}},
+			rows:     []shop.Product{product("B", 50, 1), product("NEW", 3, 1), product("A", 3, 1)},
+			wantRows: []shop.RowError{{Row: 3, Field: "stock"}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := s.UpsertProducts(ctx, tt.merchant, tt.live, tt.rows, 1000, "upload", now)
-			var rejected *mysqlstore.RowsRejectedError
+			var rejected *shop.RowsRejectedError
 			if !errors.As(err, &rejected) {
 				t.Fatalf("UpsertProducts = %v, want *RowsRejectedError", err)
 			}
-			var got []mysqlstore.RowError
+			var got []shop.RowError
 			for _, r := range rejected.Rows {
 				if r.Reason == "" {
 					t.Errorf("row %d has no reason", r.Row)
 				}
-				got = append(got, mysqlstore.RowError{Row: r.Row, Field: r.Field})
+				got = append(got, shop.RowError{Row: r.Row, Field: r.Field})
 			}
 			if !reflect.DeepEqual(got, tt.wantRows) {
 				t.Errorf("rejected rows = %+v, want %+v", got, tt.wantRows)
@@ -271,11 +272,11 @@ func TestUpsertProducts(t *testing.T) {
 	upsert(t, s, m1, "L1", product("A", 4, 3))
 
 	t.Run("live of another merchant", func(t *testing.T) {
-		_, err := s.UpsertProducts(ctx, m2, "L1", []mysqlstore.Product{product("Z", 1, 1)}, 1000, "upload", now)
+		_, err := s.UpsertProducts(ctx, m2, "L1", []shop.Product{product("Z", 1, 1)}, 1000, "upload", now)
 		if !errors.Is(err, stock.ErrNotFound) {
 			t.Errorf("UpsertProducts into another merchant's live = %v, want stock.ErrNotFound", err)
 		}
-		_, err = s.UpsertProducts(ctx, m1, "NOPE", []mysqlstore.Product{product("Z", 1, 1)}, 1000, "upload", now)
+		_, err = s.UpsertProducts(ctx, m1, "NOPE", []shop.Product{product("Z", 1, 1)}, 1000, "upload", now)
 		if !errors.Is(err, stock.ErrNotFound) {
 			t.Errorf("UpsertProducts into a missing live = %v, want stock.ErrNotFound", err)
 		}
@@ -291,7 +292,7 @@ func TestStockAdjustments(t *testing.T) {
 	m, _ := merchant(t, s)
 	live(t, s, m, "L1")
 	steps := []struct {
-		p      mysqlstore.Product
+		p      shop.Product
 		reason string
 	}{
 		{product("A", 10, 1), "upload"},
@@ -301,7 +302,7 @@ func TestStockAdjustments(t *testing.T) {
 	}
 	for i, st := range steps {
 		at := now.Add(time.Duration(i) * time.Second)
-		if _, err := s.UpsertProducts(context.Background(), m, "L1", []mysqlstore.Product{st.p}, 1000, st.reason, at); err != nil {
+		if _, err := s.UpsertProducts(context.Background(), m, "L1", []shop.Product{st.p}, 1000, st.reason, at); err != nil {
 			t.Fatalf("step %d: %v", i+1, err)
 		}
 	}
@@ -328,11 +329,11 @@ func TestStockAdjustments(t *testing.T) {
 	}
 }
 
-func order(buyer, key, sku string, qty int, version int64) mysqlstore.OrderRequest {
-	return mysqlstore.OrderRequest{ID: ulid.Make().String(), BuyerID: buyer, IdempotencyKey: key, SKU: sku, Quantity: qty, Version: version}
+func order(buyer, key, sku string, qty int, version int64) shop.OrderRequest {
+	return shop.OrderRequest{ID: ulid.Make().String(), BuyerID: buyer, IdempotencyKey: key, SKU: sku, Quantity: qty, Version: version}
 }
 
-func commit(t *testing.T, s *mysqlstore.Store, reqs ...mysqlstore.OrderRequest) []mysqlstore.Result {
+func commit(t *testing.T, s *mysqlstore.Store, reqs ...shop.OrderRequest) []shop.Result {
 	t.Helper()
 	res, err := s.CommitOrders(context.Background(), reqs, now)
 	if err != nil {
@@ -344,8 +345,8 @@ func commit(t *testing.T, s *mysqlstore.Store, reqs ...mysqlstore.OrderRequest) 
 	return res
 }
 
-func verdicts(res []mysqlstore.Result) []mysqlstore.Verdict {
-	out := make([]mysqlstore.Verdict, len(res))
+func verdicts(res []shop.Result) []shop.Verdict {
+	out := make([]shop.Verdict, len(res))
 	for i, r := range res {
 		out[i] = r.Verdict
 	}
@@ -362,89 +363,89 @@ func sold(t *testing.T, s *mysqlstore.Store, sku string) (counter, orders int64)
 func TestCommitOrders(t *testing.T) {
 	t.Parallel()
 	const (
-		C  = mysqlstore.Committed
-		NF = mysqlstore.RejectedNotFound
-		SO = mysqlstore.RejectedSoldOut
-		IN = mysqlstore.RejectedInsufficient
-		LI = mysqlstore.RejectedLimit
-		IP = mysqlstore.InProgress
+		C  = shop.Committed
+		NF = shop.RejectedNotFound
+		SO = shop.RejectedSoldOut
+		IN = shop.RejectedInsufficient
+		LI = shop.RejectedLimit
+		IP = shop.InProgress
 	)
 	tests := []struct {
 		name     string
-		products []mysqlstore.Product
-		batches  [][]mysqlstore.OrderRequest
-		want     [][]mysqlstore.Verdict
+		products []shop.Product
+		batches  [][]shop.OrderRequest
+		want     [][]shop.Verdict
 		wantSold map[string]int64
 	}{
 		{
 			name:     "a batch that fits commits all",
-			products: []mysqlstore.Product{product("A", 10, 5), product("B", 10, 5)},
-			batches: [][]mysqlstore.OrderRequest{{
+			products: []shop.Product{product("A", 10, 5), product("B", 10, 5)},
+			batches: [][]shop.OrderRequest{{
 				order("b1", "k1", "A", 2, 0), order("b2", "k1", "A", 3, 0), order("b1", "k2", "B", 1, 0),
 			}},
-			want:     [][]mysqlstore.Verdict{{C, C, C}},
+			want:     [][]shop.Verdict{{C, C, C}},
 			wantSold: map[string]int64{"A": 5, "B": 1},
 		},
 		{
 			// Redis admitted more than there is: the database holds the
 			// bound itself.
 			name:     "excess of one batch is rejected, the rest commits",
-			products: []mysqlstore.Product{product("A", 5, 10), product("B", 10, 10)},
-			batches: [][]mysqlstore.OrderRequest{{
+			products: []shop.Product{product("A", 5, 10), product("B", 10, 10)},
+			batches: [][]shop.OrderRequest{{
 				order("b1", "k", "A", 2, 0), order("b2", "k", "A", 2, 0), order("b3", "k", "A", 2, 0),
 				order("b4", "k", "A", 1, 0), order("b5", "k", "A", 1, 0), order("b5", "k2", "B", 4, 0),
 			}},
-			want:     [][]mysqlstore.Verdict{{C, C, IN, C, SO, C}},
+			want:     [][]shop.Verdict{{C, C, IN, C, SO, C}},
 			wantSold: map[string]int64{"A": 5, "B": 4},
 		},
 		{
 			name:     "excess across batches",
-			products: []mysqlstore.Product{product("A", 3, 10)},
-			batches: [][]mysqlstore.OrderRequest{
+			products: []shop.Product{product("A", 3, 10)},
+			batches: [][]shop.OrderRequest{
 				{order("b1", "k", "A", 2, 0)},
 				{order("b2", "k", "A", 2, 0), order("b3", "k", "A", 1, 0)},
 				{order("b4", "k", "A", 1, 0)},
 			},
-			want:     [][]mysqlstore.Verdict{{C}, {IN, C}, {SO}},
+			want:     [][]shop.Verdict{{C}, {IN, C}, {SO}},
 			wantSold: map[string]int64{"A": 3},
 		},
 		{
 			name:     "per-buyer limit across batches",
-			products: []mysqlstore.Product{product("A", 100, 3)},
-			batches: [][]mysqlstore.OrderRequest{
+			products: []shop.Product{product("A", 100, 3)},
+			batches: [][]shop.OrderRequest{
 				{order("b1", "k1", "A", 2, 0)},
 				{order("b1", "k2", "A", 2, 0), order("b2", "k2", "A", 2, 0), order("b1", "k3", "A", 1, 0)},
 				{order("b1", "k4", "A", 1, 0)},
 			},
-			want:     [][]mysqlstore.Verdict{{C}, {LI, C, C}, {LI}},
+			want:     [][]shop.Verdict{{C}, {LI, C, C}, {LI}},
 			wantSold: map[string]int64{"A": 5},
 		},
 		{
 			name:     "per-buyer limit within one batch",
-			products: []mysqlstore.Product{product("A", 100, 2)},
-			batches:  [][]mysqlstore.OrderRequest{{order("b1", "k1", "A", 1, 0), order("b1", "k2", "A", 1, 0), order("b1", "k3", "A", 1, 0)}},
-			want:     [][]mysqlstore.Verdict{{C, C, LI}},
+			products: []shop.Product{product("A", 100, 2)},
+			batches:  [][]shop.OrderRequest{{order("b1", "k1", "A", 1, 0), order("b1", "k2", "A", 1, 0), order("b1", "k3", "A", 1, 0)}},
+			want:     [][]shop.Verdict{{C, C, LI}},
 			wantSold: map[string]int64{"A": 2},
 		},
 		{
 			name:     "unknown sku",
-			products: []mysqlstore.Product{product("A", 10, 5)},
-			batches:  [][]mysqlstore.OrderRequest{{order("b1", "k1", "NOPE", 1, 0), order("b1", "k2", "A", 1, 0)}},
-			want:     [][]mysqlstore.Verdict{{NF, C}},
+			products: []shop.Product{product("A", 10, 5)},
+			batches:  [][]shop.OrderRequest{{order("b1", "k1", "NOPE", 1, 0), order("b1", "k2", "A", 1, 0)}},
+			want:     [][]shop.Verdict{{NF, C}},
 			wantSold: map[string]int64{"A": 1},
 		},
 		{
 			name:     "same key twice in one batch",
-			products: []mysqlstore.Product{product("A", 10, 5)},
-			batches:  [][]mysqlstore.OrderRequest{{order("b1", "k1", "A", 1, 0), order("b1", "k1", "A", 1, 0), order("b2", "k1", "A", 1, 0)}},
-			want:     [][]mysqlstore.Verdict{{C, IP, C}},
+			products: []shop.Product{product("A", 10, 5)},
+			batches:  [][]shop.OrderRequest{{order("b1", "k1", "A", 1, 0), order("b1", "k1", "A", 1, 0), order("b2", "k1", "A", 1, 0)}},
+			want:     [][]shop.Verdict{{C, IP, C}},
 			wantSold: map[string]int64{"A": 2},
 		},
 		{
 			name:     "nothing fits",
-			products: []mysqlstore.Product{product("A", 0, 5)},
-			batches:  [][]mysqlstore.OrderRequest{{order("b1", "k1", "A", 1, 0)}},
-			want:     [][]mysqlstore.Verdict{{SO}},
+			products: []shop.Product{product("A", 0, 5)},
+			batches:  [][]shop.OrderRequest{{order("b1", "k1", "A", 1, 0)}},
+			want:     [][]shop.Verdict{{SO}},
 			wantSold: map[string]int64{"A": 0},
 		},
 	}
@@ -462,7 +463,7 @@ func TestCommitOrders(t *testing.T) {
 					t.Errorf("batch %d verdicts = %v, want %v", i+1, got, tt.want[i])
 				}
 				for j, r := range res {
-					if r.Verdict != mysqlstore.Committed {
+					if r.Verdict != shop.Committed {
 						continue
 					}
 					orders++
@@ -495,19 +496,19 @@ func TestCommitOrdersDuplicateAcrossBatches(t *testing.T) {
 	upsert(t, s, m, "L1", product("A", 10, 5))
 
 	first := commit(t, s, order("b1", "k1", "A", 2, 0))[0]
-	if first.Verdict != mysqlstore.Committed {
+	if first.Verdict != shop.Committed {
 		t.Fatalf("first = %v, want Committed", first.Verdict)
 	}
 	// Redis lost the key: the same buyer and key arrive again under a new
 	// order id, next to an unrelated order.
 	res := commit(t, s, order("b1", "k1", "A", 2, 0), order("b2", "k1", "A", 1, 0))
-	if res[0].Verdict != mysqlstore.Duplicate {
+	if res[0].Verdict != shop.Duplicate {
 		t.Fatalf("re-used key = %v, want Duplicate", res[0].Verdict)
 	}
 	if res[0].Order.ID != first.Order.ID || res[0].Order.Quantity != 2 {
 		t.Errorf("duplicate points at %+v, want the first order %s", res[0].Order, first.Order.ID)
 	}
-	if res[1].Verdict != mysqlstore.Committed {
+	if res[1].Verdict != shop.Committed {
 		t.Errorf("unrelated order next to the duplicate = %v, want Committed", res[1].Verdict)
 	}
 	if counter, ordered := sold(t, s, "A"); counter != 3 || ordered != 3 {
@@ -537,7 +538,7 @@ func TestCommitOrdersKeepsMaxVersion(t *testing.T) {
 		{[]int64{13, 2}, 13},
 	}
 	for i, st := range steps {
-		var batch []mysqlstore.OrderRequest
+		var batch []shop.OrderRequest
 		for j, v := range st.versions {
 			batch = append(batch, order(fmt.Sprintf("b%d-%d", i, j), "k", "A", 1, v))
 		}
@@ -554,7 +555,7 @@ func TestProductStateAndOrder(t *testing.T) {
 	s := open(t)
 	m, _ := merchant(t, s)
 	start, end := now.Add(-time.Hour), now.Add(time.Hour)
-	if _, _, _, err := s.UpsertLive(ctx, mysqlstore.Live{ID: "L1", MerchantID: m, Title: "t", SaleStart: start, SaleEnd: end}, now); err != nil {
+	if _, _, _, err := s.UpsertLive(ctx, shop.Live{ID: "L1", MerchantID: m, Title: "t", SaleStart: start, SaleEnd: end}, now); err != nil {
 		t.Fatal(err)
 	}
 	upsert(t, s, m, "L1", product("A", 10, 5))
@@ -616,14 +617,14 @@ func TestCommitOrdersConcurrentBatches(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var batch []mysqlstore.OrderRequest
+			var batch []shop.OrderRequest
 			for j := 0; j < 3; j++ {
 				batch = append(batch, order(fmt.Sprintf("b%d-%d", i, j), "k", "HOT", 1, 0))
 			}
 			res, err := s.CommitOrders(context.Background(), batch, now)
 			errs[i] = err
 			for _, r := range res {
-				if r.Verdict == mysqlstore.Committed {
+				if r.Verdict == shop.Committed {
 					committed[i]++
 				}
 			}
@@ -688,7 +689,7 @@ func TestUpsertCreatedAndUnsoldStates(t *testing.T) {
 	s := open(t)
 	m, _ := merchant(t, s)
 	start := now.Add(-time.Hour) // on sale
-	if _, _, _, err := s.UpsertLive(ctx, mysqlstore.Live{ID: "LU", MerchantID: m, Title: "t", SaleStart: start}, now); err != nil {
+	if _, _, _, err := s.UpsertLive(ctx, shop.Live{ID: "LU", MerchantID: m, Title: "t", SaleStart: start}, now); err != nil {
 		t.Fatal(err)
 	}
 	applied := upsert(t, s, m, "LU", product("U1", 10, 2), product("U2", 5, 1))

@@ -10,57 +10,8 @@ import (
 	"time"
 
 	"livecommerce/internal/stock"
+	"livecommerce/origin/shop"
 )
-
-// OrderRequest is a purchase that Redis admitted, to be made durable.
-type OrderRequest struct {
-	ID             string
-	BuyerID        string
-	IdempotencyKey string
-	SKU            string
-	Quantity       int
-	// Version is the stock version Redis gave the reservation; the
-	// product row keeps the highest one committed.
-	Version int64
-}
-
-// Verdict is what the database decided about one OrderRequest.
-type Verdict int
-
-const (
-	Committed Verdict = iota
-	RejectedNotFound
-	RejectedSoldOut
-	RejectedInsufficient
-	RejectedLimit
-	RejectedNotOpen // outside the live's sale window
-	// Duplicate: the buyer already has an order under this idempotency
-	// key (Redis had lost the key); Result.Order holds that order.
-	Duplicate
-	// InProgress: the same buyer and key appear twice in one batch; the
-	// first one stands.
-	InProgress
-)
-
-// Order is a row of the orders table.
-type Order struct {
-	ID             string
-	BuyerID        string
-	IdempotencyKey string
-	SKU            string
-	LiveID         string
-	Quantity       int
-	UnitPrice      int64
-	Currency       string
-	Status         string
-	CreatedAt      time.Time
-}
-
-// Result pairs a verdict with the order it produced or found.
-type Result struct {
-	Verdict Verdict
-	Order   Order
-}
 
 // ErrOutcomeUnknown means the connection failed during COMMIT and the
 // database could not be asked afterwards whether the batch landed. The
@@ -80,8 +31,8 @@ const orderColumns = "id, buyer_id, idempotency_key, sku, live_id, quantity, uni
 // The returned results are in the order of reqs. An error means nothing was
 // committed, except ErrOutcomeUnknown, which comes with the results the
 // batch would have if it landed; BatchLanded tells later whether it did.
-func (s *Store) CommitOrders(ctx context.Context, reqs []OrderRequest, now time.Time) ([]Result, error) {
-	var results []Result
+func (s *Store) CommitOrders(ctx context.Context, reqs []shop.OrderRequest, now time.Time) ([]shop.Result, error) {
+	var results []shop.Result
 	err := s.orders.Do(func() error {
 		checkDuplicates := false
 		return withRetry(ctx, 6, func() error {
@@ -102,7 +53,7 @@ func (s *Store) CommitOrders(ctx context.Context, reqs []OrderRequest, now time.
 	return results, err
 }
 
-func (s *Store) commitOnce(ctx context.Context, reqs []OrderRequest, now time.Time, checkDuplicates bool) ([]Result, error) {
+func (s *Store) commitOnce(ctx context.Context, reqs []shop.OrderRequest, now time.Time, checkDuplicates bool) ([]shop.Result, error) {
 	tx, err := s.batch.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("mysqlstore: begin order batch: %w", err)
@@ -127,32 +78,32 @@ func (s *Store) commitOnce(ctx context.Context, reqs []OrderRequest, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	var existing map[[2]string]Order
+	var existing map[[2]string]shop.Order
 	if checkDuplicates {
 		if existing, err = ordersByKeys(ctx, tx, reqs); err != nil {
 			return nil, err
 		}
 	}
 
-	results := make([]Result, len(reqs))
+	results := make([]shop.Result, len(reqs))
 	added := map[string]int64{}
 	maxVersion := map[string]int64{}
 	inBatch := map[[2]string]bool{}
-	var insert []Order
+	var insert []shop.Order
 	for i, r := range reqs {
 		key := [2]string{r.BuyerID, r.IdempotencyKey}
 		if o, ok := existing[key]; ok {
-			results[i] = Result{Verdict: Duplicate, Order: o}
+			results[i] = shop.Result{Verdict: shop.Duplicate, Order: o}
 			continue
 		}
 		if inBatch[key] {
-			results[i] = Result{Verdict: InProgress}
+			results[i] = shop.Result{Verdict: shop.InProgress}
 			continue
 		}
 		inBatch[key] = true
 		p, ok := products[r.SKU]
 		if !ok {
-			results[i] = Result{Verdict: RejectedNotFound}
+			results[i] = shop.Result{Verdict: shop.RejectedNotFound}
 			continue
 		}
 		remaining := p.stock - p.sold - added[r.SKU]
@@ -161,27 +112,27 @@ func (s *Store) commitOnce(ctx context.Context, reqs []OrderRequest, now time.Ti
 		case !windows[p.live].open(now):
 			// Redis enforces the window too; this holds even when Redis
 			// missed a change of it.
-			results[i] = Result{Verdict: RejectedNotOpen}
+			results[i] = shop.Result{Verdict: shop.RejectedNotOpen}
 			continue
 		case remaining <= 0:
-			results[i] = Result{Verdict: RejectedSoldOut}
+			results[i] = shop.Result{Verdict: shop.RejectedSoldOut}
 			continue
 		case int64(r.Quantity) > remaining:
-			results[i] = Result{Verdict: RejectedInsufficient}
+			results[i] = shop.Result{Verdict: shop.RejectedInsufficient}
 			continue
 		case held[hk]+int64(r.Quantity) > p.limit:
-			results[i] = Result{Verdict: RejectedLimit}
+			results[i] = shop.Result{Verdict: shop.RejectedLimit}
 			continue
 		}
 		added[r.SKU] += int64(r.Quantity)
 		held[hk] += int64(r.Quantity)
 		maxVersion[r.SKU] = max(maxVersion[r.SKU], r.Version)
-		o := Order{
+		o := shop.Order{
 			ID: r.ID, BuyerID: r.BuyerID, IdempotencyKey: r.IdempotencyKey, SKU: r.SKU,
 			LiveID: p.live, Quantity: r.Quantity, UnitPrice: p.price, Currency: p.currency,
 			Status: "confirmed", CreatedAt: now,
 		}
-		results[i] = Result{Verdict: Committed, Order: o}
+		results[i] = shop.Result{Verdict: shop.Committed, Order: o}
 		insert = append(insert, o)
 	}
 	if len(insert) == 0 {
@@ -235,12 +186,12 @@ func (s *Store) commitOnce(ctx context.Context, reqs []OrderRequest, now time.Ti
 // that waits for it to end, so "not landed" is never said too early; a
 // lock wait that runs out is an error, to be asked again later. On Galera
 // it also waits for this node to apply what the cluster already certified.
-func (s *Store) BatchLanded(ctx context.Context, results []Result) (bool, error) {
+func (s *Store) BatchLanded(ctx context.Context, results []shop.Result) (bool, error) {
 	var probe string
 	var skus []any
 	seen := map[string]bool{}
 	for _, r := range results {
-		if r.Verdict != Committed {
+		if r.Verdict != shop.Committed {
 			continue
 		}
 		if probe == "" {
@@ -402,7 +353,7 @@ func holdings(ctx context.Context, tx *sql.Tx, skus, buyers []string) (map[strin
 	return out, nil
 }
 
-func ordersByKeys(ctx context.Context, tx *sql.Tx, reqs []OrderRequest) (map[[2]string]Order, error) {
+func ordersByKeys(ctx context.Context, tx *sql.Tx, reqs []shop.OrderRequest) (map[[2]string]shop.Order, error) {
 	args := make([]any, 0, 2*len(reqs))
 	for _, r := range reqs {
 		args = append(args, r.BuyerID, r.IdempotencyKey)
@@ -414,7 +365,7 @@ func ordersByKeys(ctx context.Context, tx *sql.Tx, reqs []OrderRequest) (map[[2]
 		return nil, fmt.Errorf("mysqlstore: find duplicate orders: %w", err)
 	}
 	defer rows.Close()
-	out := map[[2]string]Order{}
+	out := map[[2]string]shop.Order{}
 	for rows.Next() {
 		o, err := scanOrder(rows)
 		if err != nil {
@@ -427,13 +378,13 @@ func ordersByKeys(ctx context.Context, tx *sql.Tx, reqs []OrderRequest) (map[[2]
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanOrder(sc scanner) (Order, error) {
-	var o Order
+func scanOrder(sc scanner) (shop.Order, error) {
+	var o shop.Order
 	err := sc.Scan(&o.ID, &o.BuyerID, &o.IdempotencyKey, &o.SKU, &o.LiveID, &o.Quantity, &o.UnitPrice, &o.Currency, &o.Status, &o.CreatedAt)
 	return o, err
 }
 
-func distinct(reqs []OrderRequest) (skus, buyers []string) {
+func distinct(reqs []shop.OrderRequest) (skus, buyers []string) {
 	seenSKU, seenBuyer := map[string]bool{}, map[string]bool{}
 	for _, r := range reqs {
 		if !seenSKU[r.SKU] {
@@ -449,8 +400,8 @@ func distinct(reqs []OrderRequest) (skus, buyers []string) {
 }
 
 // Order returns one order; stock.ErrNotFound when there is none.
-func (s *Store) Order(ctx context.Context, id string) (Order, error) {
-	var o Order
+func (s *Store) Order(ctx context.Context, id string) (shop.Order, error) {
+	var o shop.Order
 	err := s.reads.Do(func() error {
 		var err error
 		o, err = scanOrder(s.db.QueryRowContext(ctx, "SELECT "+orderColumns+" FROM orders WHERE id = ?", id))
@@ -463,15 +414,15 @@ func (s *Store) Order(ctx context.Context, id string) (Order, error) {
 		return nil
 	})
 	if err == nil && o.ID == "" {
-		return Order{}, stock.ErrNotFound
+		return shop.Order{}, stock.ErrNotFound
 	}
 	return o, err
 }
 
 // OrderByKey returns the buyer's order made under an idempotency key;
 // stock.ErrNotFound when there is none.
-func (s *Store) OrderByKey(ctx context.Context, buyerID, key string) (Order, error) {
-	var o Order
+func (s *Store) OrderByKey(ctx context.Context, buyerID, key string) (shop.Order, error) {
+	var o shop.Order
 	err := s.orders.Do(func() error {
 		var err error
 		o, err = scanOrder(s.db.QueryRowContext(ctx,
@@ -485,7 +436,7 @@ func (s *Store) OrderByKey(ctx context.Context, buyerID, key string) (Order, err
 		return nil
 	})
 	if err == nil && o.ID == "" {
-		return Order{}, stock.ErrNotFound
+		return shop.Order{}, stock.ErrNotFound
 	}
 	return o, err
 }

@@ -8,24 +8,12 @@ import (
 	"time"
 
 	"livecommerce/internal/stock"
+	"livecommerce/origin/shop"
 )
 
-// ProductState is everything needed to rebuild a sku's counters: the
-// product, its live's sale window, and units held per buyer, all read from
-// one snapshot so they agree with each other.
-type ProductState struct {
-	SKU, LiveID, MerchantID string
-	Stock, Sold             int64
-	Limit, Low              int64
-	Version                 int64
-	SaleStart, SaleEnd      time.Time // zero when open-ended
-	UpdatedAt               time.Time
-	Held                    map[string]int64
-}
-
 // ProductState reads one sku; stock.ErrNotFound when it does not exist.
-func (s *Store) ProductState(ctx context.Context, sku string) (ProductState, error) {
-	var ps ProductState
+func (s *Store) ProductState(ctx context.Context, sku string) (shop.ProductState, error) {
+	var ps shop.ProductState
 	err := s.shared(ctx).Do(func() error {
 		tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 		if err != nil {
@@ -38,7 +26,7 @@ func (s *Store) ProductState(ctx context.Context, sku string) (ProductState, err
 FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ?`, sku).Scan(
 			&ps.SKU, &ps.LiveID, &ps.MerchantID, &ps.Stock, &ps.Sold, &ps.Limit, &ps.Low, &ps.Version, &ps.UpdatedAt, &start, &end)
 		if errors.Is(err, sql.ErrNoRows) {
-			ps = ProductState{}
+			ps = shop.ProductState{}
 			return nil
 		}
 		if err != nil {
@@ -65,7 +53,7 @@ FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ?`, sku).Scan(
 		return nil
 	})
 	if err == nil && ps.SKU == "" {
-		return ProductState{}, stock.ErrNotFound
+		return shop.ProductState{}, stock.ErrNotFound
 	}
 	return ps, err
 }
@@ -73,8 +61,8 @@ FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ?`, sku).Scan(
 // UnsoldStates reads the skus that have sold nothing yet, several hundred
 // per query, without holdings (there are none). Skus that do not exist or
 // have sales are left out: the caller rebuilds those one by one.
-func (s *Store) UnsoldStates(ctx context.Context, skus []string) (map[string]ProductState, error) {
-	out := make(map[string]ProductState, len(skus))
+func (s *Store) UnsoldStates(ctx context.Context, skus []string) (map[string]shop.ProductState, error) {
+	out := make(map[string]shop.ProductState, len(skus))
 	err := s.admin.Do(func() error {
 		for lo := 0; lo < len(skus); lo += upsertChunk {
 			chunk := skus[lo:min(lo+upsertChunk, len(skus))]
@@ -89,7 +77,7 @@ FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sold = 0 AND p.sku IN (
 				return fmt.Errorf("mysqlstore: unsold product states: %w", err)
 			}
 			for rows.Next() {
-				var ps ProductState
+				var ps shop.ProductState
 				var start, end sql.NullTime
 				if err := rows.Scan(&ps.SKU, &ps.LiveID, &ps.MerchantID, &ps.Stock, &ps.Sold, &ps.Limit, &ps.Low,
 					&ps.Version, &ps.UpdatedAt, &start, &end); err != nil {

@@ -14,6 +14,7 @@ import (
 	"livecommerce/internal/stock"
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/redisstock"
+	"livecommerce/origin/shop"
 )
 
 // Publisher announces committed stock changes.
@@ -192,9 +193,9 @@ func (c *Committer) loop(shard string, ch chan *job) {
 
 func (c *Committer) commit(batch []*job) {
 	now := time.Now().UTC()
-	reqs := make([]mysqlstore.OrderRequest, len(batch))
+	reqs := make([]shop.OrderRequest, len(batch))
 	for i, j := range batch {
-		reqs[i] = mysqlstore.OrderRequest{
+		reqs[i] = shop.OrderRequest{
 			ID: j.req.OrderID, BuyerID: j.req.BuyerID, IdempotencyKey: j.req.IdempotencyKey,
 			SKU: j.req.SKU, Quantity: j.req.Quantity, Version: j.level.Version,
 		}
@@ -244,7 +245,7 @@ func (c *Committer) fail(batch []*job, err error) {
 // commit outcome was lost landed, then confirms or releases it like any
 // other batch. It gives up when the committer closes; the keys then stay
 // pending until they expire, and `origin reconcile` returns leaked units.
-func (c *Committer) settleLater(batch []*job, results []mysqlstore.Result) {
+func (c *Committer) settleLater(batch []*job, results []shop.Result) {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -275,7 +276,7 @@ func (c *Committer) settleLater(batch []*job, results []mysqlstore.Result) {
 
 // apply settles a committed batch: confirm or give back each purchase,
 // publish the new levels, answer the buyers.
-func (c *Committer) apply(batch []*job, results []mysqlstore.Result) {
+func (c *Committer) apply(batch []*job, results []shop.Result) {
 	var confirms []redisstock.Confirmation
 	latest := map[string]stock.Level{}
 	stockDrift, windowDrift := map[string]bool{}, map[string]bool{}
@@ -283,7 +284,7 @@ func (c *Committer) apply(batch []*job, results []mysqlstore.Result) {
 	for i, r := range results {
 		j := batch[i]
 		switch r.Verdict {
-		case mysqlstore.Committed:
+		case shop.Committed:
 			body := receiptBody(Receipt{
 				OrderID: r.Order.ID, SKU: r.Order.SKU, Quantity: r.Order.Quantity,
 				Remaining: j.level.Remaining, Version: j.level.Version, Status: "confirmed",
@@ -295,7 +296,7 @@ func (c *Committer) apply(batch []*job, results []mysqlstore.Result) {
 			}
 			c.outcomes.WithLabelValues("committed").Inc()
 			continue
-		case mysqlstore.Duplicate:
+		case shop.Duplicate:
 			var confirm *redisstock.Confirmation
 			outs[i], confirm = c.duplicate(j, r.Order)
 			if confirm != nil {
@@ -321,22 +322,22 @@ func (c *Committer) apply(batch []*job, results []mysqlstore.Result) {
 		// the background.
 		c.release(j)
 		c.drift.Drifted(j.req.SKU)
-		if r.Verdict == mysqlstore.RejectedNotOpen {
+		if r.Verdict == shop.RejectedNotOpen {
 			windowDrift[j.req.SKU] = true
 		} else {
 			stockDrift[j.req.SKU] = true
 		}
 		var e error
 		switch r.Verdict {
-		case mysqlstore.RejectedNotFound:
+		case shop.RejectedNotFound:
 			e = stock.ErrNotFound
-		case mysqlstore.RejectedSoldOut:
+		case shop.RejectedSoldOut:
 			e = stock.ErrSoldOut
-		case mysqlstore.RejectedInsufficient:
+		case shop.RejectedInsufficient:
 			e = stock.ErrInsufficientStock
-		case mysqlstore.RejectedLimit:
+		case shop.RejectedLimit:
 			e = stock.ErrLimitExceeded
-		case mysqlstore.RejectedNotOpen:
+		case shop.RejectedNotOpen:
 			e = stock.ErrSaleNotOpen
 		default:
 			e = stock.ErrIdempotencyKeyInUse
@@ -411,7 +412,7 @@ func (c *Committer) realign(stockDrift, windowDrift map[string]bool) {
 	}
 }
 
-func (c *Committer) orderByKey(j *job) (mysqlstore.Order, error) {
+func (c *Committer) orderByKey(j *job) (shop.Order, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	return c.db.OrderByKey(ctx, j.req.BuyerID, j.req.IdempotencyKey)
@@ -421,7 +422,7 @@ func (c *Committer) orderByKey(j *job) (mysqlstore.Order, error) {
 // in the database (Redis had forgotten the key): the units just reserved go
 // back, and the first order is replayed when the body matches. The replay
 // is recorded in Redis so later retries answer from there.
-func (c *Committer) duplicate(j *job, first mysqlstore.Order) (outcome, *redisstock.Confirmation) {
+func (c *Committer) duplicate(j *job, first shop.Order) (outcome, *redisstock.Confirmation) {
 	l, ok := c.release(j)
 	if fingerprint(first.SKU, first.Quantity) != j.req.Fingerprint {
 		return outcome{err: stock.ErrIdempotencyKeyReused}, nil

@@ -19,6 +19,7 @@ import (
 	"livecommerce/internal/stock"
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/redisstock"
+	"livecommerce/origin/shop"
 )
 
 // Request is one buyer's purchase. The HTTP edge has validated its fields.
@@ -64,7 +65,7 @@ type DatabaseGuard interface {
 // OrderFinder looks up a buyer's order by idempotency key in the database
 // of record.
 type OrderFinder interface {
-	OrderByKey(ctx context.Context, buyerID, key string) (mysqlstore.Order, error)
+	OrderByKey(ctx context.Context, buyerID, key string) (shop.Order, error)
 }
 
 // Service runs purchases.

@@ -16,6 +16,7 @@ import (
 	"livecommerce/origin/inventory"
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/redisstock"
+	"livecommerce/origin/shop"
 )
 
 // Publisher announces repaired levels.
@@ -54,7 +55,7 @@ type Report struct {
 
 type look struct {
 	redis redisstock.Counters
-	db    mysqlstore.ProductState
+	db    shop.ProductState
 }
 
 func (l look) differs() bool {

@@ -20,6 +20,7 @@ import (
 	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/origintest"
 	"livecommerce/origin/redisstock"
+	"livecommerce/origin/shop"
 	"livecommerce/origin/stockread"
 )
 
@@ -88,7 +89,7 @@ func setup(t *testing.T, skus ...string) *env {
 	if e.merchant, _, err = db.CreateMerchant(ctx, "Shop", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := db.UpsertLive(ctx, mysqlstore.Live{ID: "L1", MerchantID: e.merchant, Title: "Live"}, time.Now()); err != nil {
+	if _, _, _, err := db.UpsertLive(ctx, shop.Live{ID: "L1", MerchantID: e.merchant, Title: "Live"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	e.add(t, "L1", skus...)
@@ -97,9 +98,9 @@ func setup(t *testing.T, skus ...string) *env {
 
 func (e *env) add(t *testing.T, live string, skus ...string) {
 	t.Helper()
-	var ps []mysqlstore.Product
+	var ps []shop.Product
 	for _, sku := range skus {
-		ps = append(ps, mysqlstore.Product{SKU: sku, Name: "P " + sku, Currency: "JPY", Price: 100, Stock: 10, Limit: 10, Low: 2})
+		ps = append(ps, shop.Product{SKU: sku, Name: "P " + sku, Currency: "JPY", Price: 100, Stock: 10, Limit: 10, Low: 2})
 	}
 	if len(ps) == 0 {
 		return
