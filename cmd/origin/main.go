@@ -228,7 +228,7 @@ func runPublishStock(ctx context.Context, args []string, out io.Writer, getenv f
 	}
 	sent := 0
 	for _, id := range ids {
-		levels, err := d.Inventory.LiveLevels(ctx, id)
+		levels, err := d.Inventory.LiveLevels(ctx, id, nil)
 		if err != nil {
 			return fmt.Errorf("live %s: %w", id, err)
 		}

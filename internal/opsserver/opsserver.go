@@ -99,8 +99,10 @@ func Listen(addr, setting string, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("%s: listen on %s: %w", setting, addr, err)
 	}
 	return &Server{
-		http: &http.Server{ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
-			MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+		// Timeouts on every step, so no client can hold a connection, or
+		// the shutdown that waits for it, for long.
+		http: &http.Server{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
 		ln: ln, served: make(chan error, 1), log: log,
 	}, nil
 }
@@ -124,14 +126,22 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Done reports the listener stopping on its own.
 func (s *Server) Done() <-chan error { return s.served }
 
-// Shutdown stops the listener, served or not. It goes last in a
-// service's shutdown, so that metrics stay readable while the service
-// drains.
+// shutdownFor bounds the wait for the ops requests in flight at shutdown.
+const shutdownFor = 2 * time.Second
+
+// Shutdown stops the listener, served or not, waiting at most a couple of
+// seconds (less if ctx says so) for requests in flight; connections still
+// open then are closed. It goes last in a service's shutdown, so that
+// metrics stay readable while the service drains, when ctx may already
+// have run out: the wait has a budget of its own.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.http.Handler == nil {
 		return s.ln.Close()
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownFor)
+	defer cancel()
 	if err := s.http.Shutdown(ctx); err != nil {
+		s.http.Close()
 		return fmt.Errorf("opsserver: shutdown: %w", err)
 	}
 	return nil

@@ -161,28 +161,6 @@ func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Dur
 	return ok, retryAfter
 }
 
-// Wait is how long until key's bucket holds a token at time now: zero
-// when it holds one (or key has no bucket yet, which would start full). It
-// takes nothing, so a caller can refuse costly work to a key that has run
-// out while charging only the work that turned out costly (Allow).
-func (l *Limiter) Wait(key string, now time.Time) time.Duration {
-	if l.unlimited {
-		return 0
-	}
-	key = storedKey(key)
-	s := &l.shards[maphash.String(l.seed, key)%numShards]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.buckets[key]
-	if b == nil {
-		return 0
-	}
-	if tokens := b.lim.TokensAt(now); tokens < 1 {
-		return l.untilOneToken(tokens)
-	}
-	return 0
-}
-
 func (l *Limiter) allow(s *shard, key string, now time.Time) (ok bool, retryAfter time.Duration, swept bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

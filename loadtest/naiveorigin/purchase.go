@@ -2,7 +2,6 @@ package naiveorigin
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -11,9 +10,9 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/oklog/ulid/v2"
 
 	"livecommerce/internal/stock"
+	"livecommerce/origin/shop"
 )
 
 // purchase is one validated request.
@@ -182,7 +181,7 @@ FROM naive_products p WHERE p.sku = ?`, p.buyer, p.sku).
 	}
 
 	// crypto/rand, as the origin's ids: not a time-seeded, incrementing source.
-	r.OrderID = ulid.MustNew(ulid.Now(), rand.Reader).String()
+	r.OrderID = shop.NewID(time.Now())
 	_, err = tx.ExecContext(ctx, `INSERT INTO naive_orders
   (id, buyer_id, idempotency_key, sku, quantity, unit_price, currency, created_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.OrderID, p.buyer, p.key, p.sku, p.quantity, price, currency, now)

@@ -299,7 +299,7 @@ func TestPutProductsReachesRedis(t *testing.T) {
 	if !errors.As(err, &invalid) || len(invalid.Rows) == 0 || invalid.Rows[0].Row != 2 {
 		t.Fatalf("PutProducts with a bad row = %v, want *InvalidError about row 2", err)
 	}
-	if _, err := e.db.ProductState(ctx, "B2"); !errors.Is(err, stock.ErrNotFound) {
+	if _, err := e.db.ProductState(ctx, mysqlstore.ForReads, "B2"); !errors.Is(err, stock.ErrNotFound) {
 		t.Errorf("B2 exists after a rejected upload: %v", err)
 	}
 

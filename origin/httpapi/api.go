@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -37,9 +38,10 @@ import (
 // (bodyLimit): a purchase of 4 MiB is refused after 4 KiB, not read whole.
 const (
 	MaxPurchaseBody = 4 << 10
-	MaxAdminBody    = 4 << 20
-	// maxOtherBody covers every route that takes no body.
-	maxOtherBody = 4 << 10
+	MaxAdminBody    = 4 << 20 // a product upsert
+	// maxOtherBody covers every other route: a purchase, a live, a stock
+	// adjustment, and the routes that take no body.
+	maxOtherBody = MaxPurchaseBody
 )
 
 // Pinger is a dependency /readyz checks.
@@ -84,6 +86,7 @@ type API struct {
 	missLimit  *ratelimit.Limiter
 	trusted    clientip.Proxies
 	inFlight   atomic.Int64
+	draining   atomic.Bool
 }
 
 // New builds the Fiber app with every public route; its metrics go to
@@ -175,11 +178,15 @@ func (a *API) InFlight() int64 { return a.inFlight.Load() }
 // Shutdown stops accepting and waits for in-flight requests, up to the
 // context's deadline.
 func (a *API) Shutdown(ctx context.Context) error {
+	a.draining.Store(true)
 	return a.app.ShutdownWithContext(ctx)
 }
 
 // Ready checks every dependency, for the ops listener's /readyz.
 func (a *API) Ready(ctx context.Context) opsserver.Report {
+	if a.draining.Load() {
+		return opsserver.Report{Checks: map[string]string{}, Problem: "shutting down"}
+	}
 	type result struct {
 		name string
 		err  error
@@ -219,17 +226,29 @@ func (a *API) probe(c *fiber.Ctx) error {
 
 // bodyLimit bounds each request's body by its route before the body is
 // read: fasthttp refuses a longer one (413) without reading it, and a
-// chunked one as soon as it passes the limit.
+// chunked one as soon as it passes the limit. Only a product upsert that
+// carries a credential may send MaxAdminBody; everything else, the admin
+// API's other routes included, at most maxOtherBody. The headers are all
+// there is to go by: authentication runs after the body is read.
 func bodyLimit(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	path := h.RequestURI()
-	switch {
-	case bytes.HasPrefix(path, []byte("/admin/")):
+	// An absolute-form target (PUT http://host/path) routes like its path.
+	if i := bytes.Index(path, []byte("://")); i >= 0 {
+		rest := path[i+3:]
+		if j := bytes.IndexByte(rest, '/'); j >= 0 {
+			path = rest[j:]
+		}
+	}
+	auth := h.Peek(fiber.HeaderAuthorization)
+	if bytes.Equal(h.Method(), []byte(fiber.MethodPut)) && productsPath.Match(path) &&
+		len(auth) > len("Bearer ") && bytes.EqualFold(auth[:len("Bearer ")], []byte("Bearer ")) {
 		return fasthttp.RequestConfig{MaxRequestBodySize: MaxAdminBody}
-	case bytes.HasPrefix(path, []byte("/v1/purchases")):
-		return fasthttp.RequestConfig{MaxRequestBodySize: MaxPurchaseBody}
 	}
 	return fasthttp.RequestConfig{MaxRequestBodySize: maxOtherBody}
 }
+
+// productsPath is the product upsert's route, query string allowed.
+var productsPath = regexp.MustCompile(`^/admin/v1/lives/[A-Za-z0-9_-]{1,64}/products(\?.*)?$`)
 
 // newRequestID makes the id of a request that brought none (or an unfit
 // one): random, so it reveals nothing of the origin or its traffic.
@@ -272,21 +291,6 @@ func validRequestID(id string) bool {
 func (a *API) clientIP(c *fiber.Ctx) string {
 	remote, _ := netip.AddrFromSlice(c.Context().RemoteIP())
 	return a.trusted.Of(remote, c.Get(fiber.HeaderXForwardedFor))
-}
-
-// mayLoad reports whether a stock read may go past the micro-cache. A
-// client that has asked for too many unknown ids (noteMiss) is answered
-// from the micro-cache only, until its bucket refills: a flood of made-up
-// ids then costs Redis and the database nothing, and the client's reads of
-// ids the origin has just served go on.
-func (a *API) mayLoad(c *fiber.Ctx) (ok bool, retryAfter time.Duration) {
-	wait := a.missLimit.Wait(a.limitKey(c), time.Now())
-	return wait == 0, wait
-}
-
-// noteMiss charges the client for a read answered "not found".
-func (a *API) noteMiss(c *fiber.Ctx) {
-	a.missLimit.Allow(a.limitKey(c), time.Now())
 }
 
 // limitKey is the key of a client's per-address limits: its address, or

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -237,16 +238,28 @@ func TestReadMissLimit(t *testing.T) {
 	if notFound != 5 || limited != 15 {
 		t.Errorf("20 unknown ids from one address: %d not found and %d limited, want 5 and 15", notFound, limited)
 	}
-	// Another address has its own budget, and a known id that another
-	// viewer just read is still served to the limited one.
+	// Another address has its own budget, and ids that Redis holds are
+	// served to the limited one: its budget is for database reads only.
 	if r := do(t, e, "GET", "/v1/products/"+live+"Y/stock", nil, from("198.51.100.9")...); r.Status != 404 {
 		t.Errorf("another address: got %d, want 404", r.Status)
 	}
-	if r := do(t, e, "GET", "/v1/products/"+live+"K/stock", nil, from("198.51.100.9")...); r.Status != 200 {
-		t.Fatalf("known sku: got %d %s, want 200", r.Status, r.Body)
+	// (The live's listing is loaded into Redis by its first read.)
+	if r := do(t, e, "GET", "/v1/lives/"+live+"/stock", nil, from("198.51.100.9")...); r.Status != 200 {
+		t.Fatalf("known live: got %d %s, want 200", r.Status, r.Body)
 	}
-	if r := do(t, e, "GET", "/v1/products/"+live+"K/stock", nil, from("203.0.113.7")...); r.Status != 200 {
-		t.Errorf("known sku in the micro-cache, limited address: got %d %s, want 200", r.Status, r.Body)
+	for range 3 {
+		if r := do(t, e, "GET", "/v1/products/"+live+"K/stock", nil, from("203.0.113.7")...); r.Status != 200 {
+			t.Errorf("known sku, limited address: got %d %s, want 200", r.Status, r.Body)
+		}
+		if r := do(t, e, "GET", "/v1/lives/"+live+"/stock", nil, from("203.0.113.7")...); r.Status != 200 {
+			t.Errorf("known live, limited address: got %d %s, want 200", r.Status, r.Body)
+		}
+		time.Sleep(e.Config.MicroCacheTTL + 10*time.Millisecond)
+	}
+	// A made-up id already looked up is remembered: it costs no database
+	// read, so it is not charged and answers 404 even now.
+	if r := do(t, e, "GET", fmt.Sprintf("/v1/products/%sX0/stock", live), nil, from("203.0.113.7")...); r.Status != 404 {
+		t.Errorf("an unknown id already remembered, limited address: got %d, want 404", r.Status)
 	}
 	// An IPv6 /64 is one client.
 	var v6limited int
@@ -258,6 +271,82 @@ func TestReadMissLimit(t *testing.T) {
 	}
 	if v6limited != 3 {
 		t.Errorf("8 unknown ids from 8 addresses of one /64: %d limited, want 3", v6limited)
+	}
+}
+
+// TestReadMissLimitHoldsUnderConcurrency: made-up ids sent all at once
+// from one address are charged before their database reads, not after.
+func TestReadMissLimitHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	e := start(t, func(c *app.Config) { c.ReadMissRate, c.ReadMissBurst = 0.1, 5 })
+	live := uniqueID("L")
+	statuses := make(chan int, 64)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := e.Do("GET", fmt.Sprintf("/v1/lives/%sC%d/stock", live, i), nil, "X-Forwarded-For", "203.0.113.8")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			statuses <- r.Status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[404] > 5 || count[404]+count[429] != 64 {
+		t.Errorf("64 concurrent made-up ids from one address: %v, want at most the burst of 5 answered 404, the rest 429", count)
+	}
+}
+
+// TestPurchasesNeverWaitOnTheReadPath: with the read path's breaker open
+// and a sku's counters lost from Redis, viewers polling the sku fail fast
+// while purchases of it rebuild it on their own and go through.
+func TestPurchasesNeverWaitOnTheReadPath(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	live := uniqueID("L")
+	sku := live + "A"
+	e.SetUpLive(live, "", origintest.Product{SKU: sku, Stock: 50, PerBuyerLimit: 50})
+	db := e.Server.Deps().DB
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	for range 10 {
+		db.LiveSKUs(expired, "L1")
+	}
+	ctx := context.Background()
+	if err := e.Redis.Del(ctx, e.Prefix+"sku:"+sku, e.Prefix+"held:"+sku).Err(); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 8 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				e.Do("GET", "/v1/products/"+sku+"/stock", nil)
+			}
+		}()
+	}
+	for i := range 5 {
+		wantCreated(t, buyQty(t, e, fmt.Sprintf("buyer%d", i), uniqueID("k"), sku, 1))
+	}
+	close(stop)
+	readers.Wait()
+	if db.Guard().Open() {
+		t.Error("the purchase path's breaker is open")
 	}
 }
 
@@ -369,5 +458,37 @@ func TestIPLimitCountsAnIPv6SlashSixtyFourOnce(t *testing.T) {
 	got := []int{get("2001:db8:1:2::1"), get("2001:db8:1:2::2"), get("2001:db8:1:2:ffff::3"), get("2001:db8:1:3::1")}
 	if want := []int{401, 401, 429, 401}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("statuses %v, want %v (the third shares the first two's /64)", got, want)
+	}
+}
+
+// TestAdminBodiesAreBoundedBeforeAuthentication: only a product upsert
+// that carries a credential may send a large body; anything else is
+// refused after 4 KiB, signed in or not, in any request-target form.
+func TestAdminBodiesAreBoundedBeforeAuthentication(t *testing.T) {
+	t.Parallel()
+	e := start(t, nil)
+	live := uniqueID("L")
+	e.SetUpLive(live, "")
+	big := strings.Repeat(" ", 8<<10) + "[]"
+	for _, tt := range []struct {
+		name, method, target, auth string
+		want                       int
+	}{
+		{"no credential", "POST", "/admin/nothing", "", 413},
+		{"no credential, products", "PUT", "/admin/v1/lives/" + live + "/products", "", 413},
+		{"a live", "PUT", "/admin/v1/lives/" + live, e.Key, 413},
+		{"a stock adjustment", "POST", "/admin/v1/products/X/stock-adjustments", e.Key, 413},
+		{"products", "PUT", "/admin/v1/lives/" + live + "/products", e.Key, 200},
+		{"products, absolute form", "PUT", "http://" + e.Server.Addr() + "/admin/v1/lives/" + live + "/products", e.Key, 200},
+	} {
+		auth := ""
+		if tt.auth != "" {
+			auth = "Authorization: Bearer " + tt.auth + "\r\n"
+		}
+		r := rawDo(t, e, fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+			tt.method, tt.target, auth, len(big), big))
+		if r.Status != tt.want {
+			t.Errorf("%s: got %d %s, want %d", tt.name, r.Status, abbreviate(r.Body), tt.want)
+		}
 	}
 }

@@ -1,12 +1,13 @@
 package httpapi
 
 import (
-	"errors"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"livecommerce/internal/stock"
+	"livecommerce/origin/inventory"
 	"livecommerce/origin/stockread"
 )
 
@@ -20,7 +21,11 @@ func (a *API) skuStock(c *fiber.Ctx) error {
 	if !stock.ValidID(sku) {
 		return badRequest("sku must be 1 to 64 of A-Z a-z 0-9 _ -")
 	}
-	return a.read(c, func(load bool) (*stockread.Answer, error) { return a.Reads.SKU(c.UserContext(), sku, load) })
+	ans, err := a.Reads.SKU(c.UserContext(), sku, a.readBudget(c))
+	if err != nil {
+		return err
+	}
+	return sendAnswer(c, ans)
 }
 
 func (a *API) liveStock(c *fiber.Ctx) error {
@@ -28,23 +33,31 @@ func (a *API) liveStock(c *fiber.Ctx) error {
 	if !stock.ValidID(live) {
 		return badRequest("live_id must be 1 to 64 of A-Z a-z 0-9 _ -")
 	}
-	return a.read(c, func(load bool) (*stockread.Answer, error) { return a.Reads.Live(c.UserContext(), live, load) })
-}
-
-// read answers a stock read, within the client's budget of unknown ids.
-func (a *API) read(c *fiber.Ctx, get func(load bool) (*stockread.Answer, error)) error {
-	load, wait := a.mayLoad(c)
-	ans, err := get(load)
-	if errors.Is(err, stockread.ErrNotCached) {
-		return rateLimited{seconds: ceilSeconds(wait)}
-	}
+	ans, err := a.Reads.Live(c.UserContext(), live, a.readBudget(c))
 	if err != nil {
 		return err
 	}
-	if ans.NotFound {
-		a.noteMiss(c)
-	}
 	return sendAnswer(c, ans)
+}
+
+// readBudget is the gate of a stock read: the first database read it
+// causes (an id Redis does not hold: unknown, or not loaded) takes a token
+// from the client's budget of them, before the query; without one the read
+// is refused with 429. Reads that Redis answers are never charged, and one
+// request is charged at most once, whatever it reads.
+func (a *API) readBudget(c *fiber.Ctx) inventory.Gate {
+	key := a.limitKey(c)
+	charged := false
+	return func() error {
+		if charged {
+			return nil
+		}
+		charged = true
+		if ok, wait := a.missLimit.Allow(key, time.Now()); !ok {
+			return rateLimited{seconds: ceilSeconds(wait)}
+		}
+		return nil
+	}
 }
 
 func sendAnswer(c *fiber.Ctx, ans *stockread.Answer) error {

@@ -31,10 +31,10 @@ type Inventory struct {
 	publish Publisher
 	log     *slog.Logger
 	group   flight.Group
-	// rebuilds is a semaphore of maxConcurrentRebuilds, taken by every
-	// database read that a cold or unknown id causes (sku rebuilds and
-	// live listings alike).
-	rebuilds chan struct{}
+	// Semaphores of the database reads that cold and unknown ids cause,
+	// one per purpose: a flood of reads of made-up ids can fill the
+	// readers' slots, never the purchases'.
+	readSlots, purchaseSlots chan struct{}
 	// absentFor is how long an id the database does not know is
 	// remembered as absent in Redis; creating it clears the mark at once.
 	absentFor time.Duration
@@ -59,17 +59,27 @@ const DefaultUnknownTTL = 10 * time.Second
 // New returns an Inventory.
 func New(redis *redisstock.Store, db *mysqlstore.Store, publish Publisher, log *slog.Logger, opts ...Option) *Inventory {
 	inv := &Inventory{redis: redis, db: db, publish: publish, log: log,
-		rebuilds: make(chan struct{}, maxConcurrentRebuilds), absentFor: DefaultUnknownTTL}
+		readSlots: make(chan struct{}, readSlots), purchaseSlots: make(chan struct{}, purchaseSlots),
+		absentFor: DefaultUnknownTTL}
 	for _, opt := range opts {
 		opt(inv)
 	}
 	return inv
 }
 
-// maxConcurrentRebuilds keeps a flood of reads of distinct unknown or
-// unloaded ids from taking every database connection the order batches
-// need.
-const maxConcurrentRebuilds = 8
+// How many database reads of cold or unknown ids run at once, per
+// purpose: bounded so that a flood of them cannot take every database
+// connection (order batches have a pool of their own).
+const (
+	readSlots     = 8
+	purchaseSlots = 4
+)
+
+// Gate is asked before each database read that a stock read causes (an id
+// Redis does not hold: unknown, or not loaded); an error refuses that read.
+// The HTTP edge charges the client's budget of such reads with it. nil
+// lets every read through.
+type Gate func() error
 
 // epochBits splits a version into a rebuild epoch (high bits) and a count
 // of changes within it (low bits).
@@ -80,9 +90,21 @@ const epochBits = 32
 func NextEpoch(v int64) int64 { return ((v >> epochBits) + 1) << epochBits }
 
 // Rebuild loads one sku from the database into Redis unless it is already
-// there. Concurrent calls for the same sku share one database read.
+// there, for the read path and the merchants' loads. Concurrent calls for
+// the same sku share one database read.
 func (inv *Inventory) Rebuild(ctx context.Context, sku string) error {
-	_, err := inv.group.Do(ctx, "sku:"+sku, func() (any, error) {
+	return inv.rebuild(ctx, mysqlstore.ForReads, sku)
+}
+
+// RebuildForPurchase is Rebuild for a purchase: its failures count toward
+// the purchase path's breaker, it has slots of its own, and it never waits
+// on a read's rebuild (whose failure would be the read breaker's).
+func (inv *Inventory) RebuildForPurchase(ctx context.Context, sku string) error {
+	return inv.rebuild(ctx, mysqlstore.ForPurchases, sku)
+}
+
+func (inv *Inventory) rebuild(ctx context.Context, purpose mysqlstore.Purpose, sku string) error {
+	_, err := inv.group.Do(ctx, fmt.Sprintf("sku:%d:%s", purpose, sku), func() (any, error) {
 		// Detach from the first caller's cancellation: the others wait on
 		// the same result.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -94,12 +116,12 @@ func (inv *Inventory) Rebuild(ctx context.Context, sku string) error {
 		if absent {
 			return nil, stock.ErrNotFound
 		}
-		release, err := inv.slot(ctx)
+		release, err := inv.slot(ctx, purpose)
 		if err != nil {
 			return nil, err
 		}
 		defer release()
-		ps, err := inv.db.ProductState(ctx, sku)
+		ps, err := inv.db.ProductState(ctx, purpose, sku)
 		if errors.Is(err, stock.ErrNotFound) {
 			if err := inv.redis.MarkAbsent(ctx, sku, inv.absentFor); err != nil {
 				inv.log.Warn("could not remember an unknown sku", slog.String("sku", sku), slog.Any("error", err))
@@ -115,7 +137,7 @@ func (inv *Inventory) Rebuild(ctx context.Context, sku string) error {
 		// in the database first so that the next rebuild starts above it.
 		snap := Snapshot(ps)
 		snap.Version = NextEpoch(ps.Version)
-		if err := inv.db.RaiseVersion(ctx, sku, snap.Version); err != nil {
+		if err := inv.db.RaiseVersion(ctx, purpose, sku, snap.Version); err != nil {
 			return nil, err
 		}
 		loaded, err := inv.redis.Load(ctx, snap)
@@ -135,12 +157,16 @@ func (inv *Inventory) Rebuild(ctx context.Context, sku string) error {
 	return err
 }
 
-// slot takes one of the database slots of cold and unknown ids, waiting
-// at most until ctx ends.
-func (inv *Inventory) slot(ctx context.Context) (release func(), err error) {
+// slot takes one of purpose's database slots, waiting at most until ctx
+// ends.
+func (inv *Inventory) slot(ctx context.Context, purpose mysqlstore.Purpose) (release func(), err error) {
+	slots := inv.readSlots
+	if purpose == mysqlstore.ForPurchases {
+		slots = inv.purchaseSlots
+	}
 	select {
-	case inv.rebuilds <- struct{}{}:
-		return func() { <-inv.rebuilds }, nil
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: too many stock rebuilds at once", stock.ErrUnavailable)
 	}
@@ -156,9 +182,10 @@ func Snapshot(ps shop.ProductState) redisstock.Snapshot {
 	}
 }
 
-// Level returns one sku's level; stock.ErrNotFound when no such sku exists.
-func (inv *Inventory) Level(ctx context.Context, sku string) (stock.Level, error) {
-	levels, err := inv.Levels(ctx, []string{sku})
+// Level returns one sku's level; stock.ErrNotFound when no such sku
+// exists. gate is asked before any database read (see Gate).
+func (inv *Inventory) Level(ctx context.Context, sku string, gate Gate) (stock.Level, error) {
+	levels, err := inv.Levels(ctx, []string{sku}, gate)
 	if err != nil {
 		return stock.Level{}, err
 	}
@@ -169,8 +196,8 @@ func (inv *Inventory) Level(ctx context.Context, sku string) (stock.Level, error
 }
 
 // Levels returns the levels of the skus that exist, rebuilding missing
-// ones first.
-func (inv *Inventory) Levels(ctx context.Context, skus []string) ([]stock.Level, error) {
+// ones first. gate is asked before any database read (see Gate).
+func (inv *Inventory) Levels(ctx context.Context, skus []string, gate Gate) ([]stock.Level, error) {
 	levels, missing, err := inv.redis.Levels(ctx, skus)
 	if err != nil {
 		return nil, err
@@ -181,7 +208,10 @@ func (inv *Inventory) Levels(ctx context.Context, skus []string) ([]stock.Level,
 		if !m {
 			continue
 		}
-		err := inv.Rebuild(ctx, skus[i])
+		err := inv.gated(ctx, skus[i], gate)
+		if err == nil {
+			err = inv.Rebuild(ctx, skus[i])
+		}
 		if errors.Is(err, stock.ErrNotFound) {
 			continue
 		}
@@ -203,18 +233,39 @@ func (inv *Inventory) Levels(ctx context.Context, skus []string) ([]stock.Level,
 	return out, nil
 }
 
+// gated asks gate before a sku's rebuild would read the database: a sku
+// already known to be unknown costs nothing, so it is not charged.
+func (inv *Inventory) gated(ctx context.Context, sku string, gate Gate) error {
+	if gate == nil {
+		return nil
+	}
+	absent, err := inv.redis.Absent(ctx, sku)
+	switch {
+	case err != nil:
+		return err
+	case absent:
+		return stock.ErrNotFound
+	}
+	return gate()
+}
+
 // LiveLevels returns every product of a live; stock.ErrNotFound when the
-// live does not exist.
-func (inv *Inventory) LiveLevels(ctx context.Context, liveID string) ([]stock.Level, error) {
+// live does not exist. gate is asked before any database read (see Gate).
+func (inv *Inventory) LiveLevels(ctx context.Context, liveID string, gate Gate) ([]stock.Level, error) {
 	skus, loaded, err := inv.redis.LiveSKUs(ctx, liveID)
 	if err != nil {
 		return nil, err
+	}
+	if !loaded && gate != nil {
+		if err := gate(); err != nil {
+			return nil, err
+		}
 	}
 	if !loaded {
 		v, err := inv.group.Do(ctx, "live:"+liveID, func() (any, error) {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			release, err := inv.slot(ctx)
+			release, err := inv.slot(ctx, mysqlstore.ForReads)
 			if err != nil {
 				return nil, err
 			}
@@ -239,7 +290,7 @@ func (inv *Inventory) LiveLevels(ctx context.Context, liveID string) ([]stock.Le
 		}
 		skus = v.([]string)
 	}
-	levels, err := inv.Levels(ctx, skus)
+	levels, err := inv.Levels(ctx, skus, gate)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: live %s: %w", liveID, err)
 	}

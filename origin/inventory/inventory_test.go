@@ -68,7 +68,7 @@ func TestLevelsRebuildsMissingInOrder(t *testing.T) {
 	if err := e.inv.Rebuild(ctx, "B"); err != nil {
 		t.Fatal(err)
 	}
-	levels, err := e.inv.Levels(ctx, []string{"C", "X", "A", "B"})
+	levels, err := e.inv.Levels(ctx, []string{"C", "X", "A", "B"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestLevelsRebuildsMissingInOrder(t *testing.T) {
 	if got, want := e.pub.SKUs(), []string{"B", "C", "A"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("published rebuilds %q, want %q", got, want)
 	}
-	if _, err := e.inv.Level(ctx, "X"); !errors.Is(err, stock.ErrNotFound) {
+	if _, err := e.inv.Level(ctx, "X", nil); !errors.Is(err, stock.ErrNotFound) {
 		t.Errorf("Level(X) = %v, want stock.ErrNotFound", err)
 	}
 }
@@ -100,7 +100,7 @@ func TestRebuildCarriesTheDatabaseState(t *testing.T) {
 	if err != nil || res[0].Verdict != shop.Committed || res[1].Verdict != shop.Committed {
 		t.Fatalf("CommitOrders = %+v, %v", res, err)
 	}
-	l, err := e.inv.Level(ctx, "A")
+	l, err := e.inv.Level(ctx, "A", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestConcurrentRebuildsShareOneLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := e.inv.Level(context.Background(), "A"); err != nil {
+			if _, err := e.inv.Level(context.Background(), "A", nil); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -143,7 +143,7 @@ func TestLiveLevels(t *testing.T) {
 	ctx := context.Background()
 	e := setup(t, "C", "A", "B")
 	for i := 0; i < 2; i++ { // once from the database, once from Redis's listing
-		levels, err := e.inv.LiveLevels(ctx, "L1")
+		levels, err := e.inv.LiveLevels(ctx, "L1", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,12 +155,12 @@ func TestLiveLevels(t *testing.T) {
 			t.Errorf("read %d: LiveLevels = %q, want %q", i+1, got, want)
 		}
 	}
-	if _, err := e.inv.LiveLevels(ctx, "NOPE"); !errors.Is(err, stock.ErrNotFound) {
+	if _, err := e.inv.LiveLevels(ctx, "NOPE", nil); !errors.Is(err, stock.ErrNotFound) {
 		t.Errorf("LiveLevels(NOPE) = %v, want stock.ErrNotFound", err)
 	}
 
 	empty := setup(t)
-	levels, err := empty.inv.LiveLevels(ctx, "L1")
+	levels, err := empty.inv.LiveLevels(ctx, "L1", nil)
 	if err != nil || len(levels) != 0 {
 		t.Errorf("LiveLevels of a live without products = %v, %v; want none", levels, err)
 	}

@@ -2,14 +2,11 @@ package mysqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/oklog/ulid/v2"
 
 	"livecommerce/internal/stock"
 	"livecommerce/origin/shop"
@@ -157,7 +154,7 @@ ON DUPLICATE KEY UPDATE name = VALUES(name), price = VALUES(price), currency = V
 			SaleStart: start.Time, SaleEnd: end.Time, Created: !ok,
 		})
 		if delta != 0 {
-			adjustments = append(adjustments, ulid.MustNew(ulid.Timestamp(now), rand.Reader).String(), p.SKU, merchantID, delta, p.Stock, reason, now)
+			adjustments = append(adjustments, shop.NewID(now), p.SKU, merchantID, delta, p.Stock, reason, now)
 		}
 	}
 	const perRow = 7
@@ -216,7 +213,7 @@ FROM products p JOIN lives l ON l.id = p.live_id WHERE p.sku = ? FOR UPDATE`, sk
 				return fmt.Errorf("mysqlstore: adjust stock of %s: %w", sku, err)
 			}
 			if _, err := tx.ExecContext(ctx, "INSERT INTO stock_adjustments (id, sku, merchant_id, delta, stock_after, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-				ulid.MustNew(ulid.Timestamp(now), rand.Reader).String(), sku, merchantID, delta, after, reason, now); err != nil {
+				shop.NewID(now), sku, merchantID, delta, after, reason, now); err != nil {
 				return fmt.Errorf("mysqlstore: record adjustment of %s: %w", sku, err)
 			}
 			if err := tx.Commit(); err != nil {

@@ -561,7 +561,7 @@ func TestProductStateAndOrder(t *testing.T) {
 	upsert(t, s, m, "L1", product("A", 10, 5))
 	res := commit(t, s, order("b1", "k1", "A", 2, 4), order("b2", "k1", "A", 1, 5), order("b1", "k2", "A", 1, 6))
 
-	ps, err := s.ProductState(ctx, "A")
+	ps, err := s.ProductState(ctx, mysqlstore.ForReads, "A")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -575,7 +575,7 @@ func TestProductStateAndOrder(t *testing.T) {
 		t.Errorf("Held = %v, want %v", ps.Held, want)
 	}
 
-	if _, err := s.ProductState(ctx, "NOPE"); !errors.Is(err, stock.ErrNotFound) {
+	if _, err := s.ProductState(ctx, mysqlstore.ForReads, "NOPE"); !errors.Is(err, stock.ErrNotFound) {
 		t.Errorf("ProductState(NOPE) = %v, want stock.ErrNotFound", err)
 	}
 

@@ -186,6 +186,8 @@ func (s *Store) commitOnce(ctx context.Context, reqs []shop.OrderRequest, now ti
 // that waits for it to end, so "not landed" is never said too early; a
 // lock wait that runs out is an error, to be asked again later. On Galera
 // it also waits for this node to apply what the cluster already certified.
+// It goes through no breaker, on purpose: it must be able to settle a
+// batch while the purchase path's breaker is open.
 func (s *Store) BatchLanded(ctx context.Context, results []shop.Result) (bool, error) {
 	var probe string
 	var skus []any

@@ -12,9 +12,9 @@ import (
 )
 
 // ProductState reads one sku; stock.ErrNotFound when it does not exist.
-func (s *Store) ProductState(ctx context.Context, sku string) (shop.ProductState, error) {
+func (s *Store) ProductState(ctx context.Context, purpose Purpose, sku string) (shop.ProductState, error) {
 	var ps shop.ProductState
-	err := s.shared(ctx).Do(func() error {
+	err := s.guardFor(purpose).Do(func() error {
 		tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 		if err != nil {
 			return fmt.Errorf("mysqlstore: product state %s: %w", sku, err)
@@ -117,8 +117,8 @@ func (s *Store) SaleWindow(ctx context.Context, sku string) (start, end time.Tim
 }
 
 // RaiseVersion lifts a sku's version floor to at least v.
-func (s *Store) RaiseVersion(ctx context.Context, sku string, v int64) error {
-	return s.shared(ctx).Do(func() error {
+func (s *Store) RaiseVersion(ctx context.Context, purpose Purpose, sku string, v int64) error {
+	return s.guardFor(purpose).Do(func() error {
 		if _, err := s.db.ExecContext(ctx, "UPDATE products SET version = GREATEST(version, ?) WHERE sku = ?", v, sku); err != nil {
 			return fmt.Errorf("mysqlstore: raise version of %s: %w", sku, err)
 		}
@@ -184,7 +184,7 @@ func (s *Store) LiveSKUs(ctx context.Context, liveID string) ([]string, error) {
 
 // Totals reads units on sale and units sold of each sku, for reconcile's
 // cheap first comparison.
-func (s *Store) Totals(ctx context.Context, skus []string) (map[string][2]int64, error) {
+func (s *Store) Totals(ctx context.Context, purpose Purpose, skus []string) (map[string][2]int64, error) {
 	out := make(map[string][2]int64, len(skus))
 	if len(skus) == 0 {
 		return out, nil
@@ -193,7 +193,7 @@ func (s *Store) Totals(ctx context.Context, skus []string) (map[string][2]int64,
 	for i, sku := range skus {
 		args[i] = sku
 	}
-	err := s.shared(ctx).Do(func() error {
+	err := s.guardFor(purpose).Do(func() error {
 		rows, err := s.db.QueryContext(ctx, "SELECT sku, stock, sold FROM products WHERE sku IN ("+placeholders(len(skus))+")", args...)
 		if err != nil {
 			return fmt.Errorf("mysqlstore: totals: %w", err)

@@ -196,22 +196,21 @@ func (s *Store) BatchDB() *sql.DB { return s.batch }
 // is refused before anything is reserved.
 func (s *Store) Guard() *depguard.Guard { return s.orders }
 
-// Guards are every breaker in front of MySQL, for metrics and tests.
-func (s *Store) Guards() []*depguard.Guard { return []*depguard.Guard{s.orders, s.reads, s.admin} }
+// Purpose says which breaker a call that both purchases and reads make
+// (rebuilding a sku, reading its totals) counts toward. It is a parameter,
+// never a context value, so every call site says what it serves.
+type Purpose int
 
-type purposeKey struct{}
+// The purposes of shared calls.
+const (
+	// ForReads: stock reads, the merchants' loads, maintenance.
+	ForReads Purpose = iota
+	// ForPurchases: a purchase, or the committer settling one.
+	ForPurchases
+)
 
-// ForPurchase marks ctx as serving a purchase. The calls that both
-// purchases and reads make (rebuilding a sku, reading its totals) count
-// toward the purchase path's breaker under such a context, and toward the
-// read path's otherwise.
-func ForPurchase(ctx context.Context) context.Context {
-	return context.WithValue(ctx, purposeKey{}, true)
-}
-
-// shared is the breaker of a call that purchases and reads both make.
-func (s *Store) shared(ctx context.Context) *depguard.Guard {
-	if ctx.Value(purposeKey{}) != nil {
+func (s *Store) guardFor(p Purpose) *depguard.Guard {
+	if p == ForPurchases {
 		return s.orders
 	}
 	return s.reads

@@ -383,7 +383,7 @@ func (c *Committer) realign(stockDrift, windowDrift map[string]bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	for sku := range stockDrift {
-		totals, err := c.db.Totals(ctx, []string{sku})
+		totals, err := c.db.Totals(ctx, mysqlstore.ForPurchases, []string{sku})
 		if err != nil {
 			c.log.Warn("could not read totals to realign Redis", slog.String("sku", sku), slog.Any("error", err))
 			continue

@@ -17,7 +17,6 @@ import (
 
 	"livecommerce/internal/depguard"
 	"livecommerce/internal/stock"
-	"livecommerce/origin/mysqlstore"
 	"livecommerce/origin/redisstock"
 	"livecommerce/origin/shop"
 )
@@ -54,7 +53,7 @@ var ErrOutcomePending = fmt.Errorf("%w: the outcome of this purchase is not know
 
 // Rebuilder loads a sku's counters from the database of record.
 type Rebuilder interface {
-	Rebuild(ctx context.Context, sku string) error
+	RebuildForPurchase(ctx context.Context, sku string) error
 }
 
 // DatabaseGuard tells whether the database's breaker is open.
@@ -95,13 +94,11 @@ func (s *Service) Purchase(ctx context.Context, r Request) (Result, error) {
 	}
 	rr := redisstock.ReserveRequest{
 		BuyerID: r.BuyerID, IdempotencyKey: r.IdempotencyKey, SKU: r.SKU, Quantity: r.Quantity,
-		Fingerprint: fingerprint(r.SKU, r.Quantity), OrderID: newOrderID(), Now: s.now(),
+		Fingerprint: fingerprint(r.SKU, r.Quantity), OrderID: shop.NewID(time.Now()), Now: s.now(),
 	}
 	res, err := s.redis.Reserve(ctx, rr)
 	if err == nil && res.Outcome == redisstock.Missing {
-		// A rebuild for a purchase counts toward the purchase path's
-		// breaker, not the read path's.
-		if err := s.rebuilder.Rebuild(mysqlstore.ForPurchase(ctx), r.SKU); err != nil {
+		if err := s.rebuilder.RebuildForPurchase(ctx, r.SKU); err != nil {
 			return Result{}, err
 		}
 		res, err = s.redis.Reserve(ctx, rr)

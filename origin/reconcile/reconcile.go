@@ -106,7 +106,7 @@ func Sweep(ctx context.Context, db *mysqlstore.Store, rs *redisstock.Store, publ
 		if err != nil {
 			return Report{}, err
 		}
-		inDB, err := db.Totals(ctx, chunk)
+		inDB, err := db.Totals(ctx, mysqlstore.ForReads, chunk)
 		if err != nil {
 			return Report{}, err
 		}
@@ -191,7 +191,7 @@ func take(ctx context.Context, db *mysqlstore.Store, rs *redisstock.Store, sku s
 	if err != nil {
 		return look{}, err
 	}
-	ps, err := db.ProductState(ctx, sku)
+	ps, err := db.ProductState(ctx, mysqlstore.ForReads, sku)
 	if err != nil {
 		return look{}, err
 	}

@@ -21,7 +21,7 @@ import (
 type Store struct {
 	rdb        redis.UniversalClient
 	guard      *depguard.Guard
-	prefix     string
+	keys       Keys
 	pendingTTL time.Duration
 	doneTTL    time.Duration
 }
@@ -51,25 +51,27 @@ func New(rdb redis.UniversalClient, guard *depguard.Guard, o Options) *Store {
 	if o.DoneTTL <= 0 {
 		o.DoneTTL = 24 * time.Hour
 	}
-	return &Store{rdb: rdb, guard: guard, prefix: o.Prefix, pendingTTL: o.PendingTTL, doneTTL: o.DoneTTL}
+	return &Store{rdb: rdb, guard: guard, keys: NewKeys(o.Prefix), pendingTTL: o.PendingTTL, doneTTL: o.DoneTTL}
 }
 
 // Guard is the breaker in front of Redis.
 func (s *Store) Guard() *depguard.Guard { return s.guard }
 
-func (s *Store) skuKey(sku string) string    { return s.prefix + "sku:" + sku }
-func (s *Store) heldKey(sku string) string   { return s.prefix + "held:" + sku }
-func (s *Store) liveKey(live string) string  { return s.prefix + "live:" + live }
-func (s *Store) absentKey(sku string) string { return s.prefix + "absent:" + sku }
-func (s *Store) absentLiveKey(live string) string {
-	return s.prefix + "absent-live:" + live
-}
+// The key layout is written down once, in keys.go.
+func (s *Store) skuKey(sku string) string         { return s.keys.SKU(sku) }
+func (s *Store) heldKey(sku string) string        { return s.keys.Held(sku) }
+func (s *Store) liveKey(live string) string       { return s.keys.Live(live) }
+func (s *Store) absentKey(sku string) string      { return s.keys.Absent(sku) }
+func (s *Store) absentLiveKey(live string) string { return s.keys.AbsentLive(live) }
+func (s *Store) idemKey(buyer, key string) string { return s.keys.Idempotency(buyer, key) }
 
-// idemKey is per buyer; the buyer id's length keeps "a:b"+"c" and "a"+"b:c"
-// apart.
-func (s *Store) idemKey(buyer, key string) string {
-	return s.prefix + "idem:" + strconv.Itoa(len(buyer)) + ":" + buyer + ":" + key
-}
+// createdKey marks an id created a moment ago, so that a reader that found
+// it unknown just before cannot mark it absent just after (markAbsentScript).
+func (s *Store) createdKey(absentKey string) string { return absentKey + ":created" }
+
+// createdFor outlasts any database read that could have missed a creation:
+// a rebuild gives up after 5 s.
+const createdFor = time.Minute
 
 // Outcome is what the reserve script decided.
 type Outcome int
@@ -406,7 +408,8 @@ func (s *Store) LiveSKUs(ctx context.Context, live string) (skus []string, loade
 // a flood of reads of made-up live ids does not reach the database.
 func (s *Store) MarkLiveAbsent(ctx context.Context, live string, ttl time.Duration) error {
 	return s.guard.Do(func() error {
-		if err := s.rdb.Set(ctx, s.absentLiveKey(live), "1", ttl).Err(); err != nil {
+		k := s.absentLiveKey(live)
+		if err := markAbsentScript.Run(ctx, s.rdb, []string{k, s.createdKey(k)}, ttl.Milliseconds()).Err(); err != nil {
 			return fmt.Errorf("redisstock: mark live %s absent: %w", live, err)
 		}
 		return nil
@@ -443,7 +446,13 @@ func (s *Store) MarkLive(ctx context.Context, live string, skus []string) error 
 // the next read rebuilds it whole.
 func (s *Store) ForgetLive(ctx context.Context, live string) error {
 	return s.guard.Do(func() error {
-		if err := s.rdb.Del(ctx, s.liveKey(live), s.absentLiveKey(live)).Err(); err != nil {
+		k := s.absentLiveKey(live)
+		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, s.liveKey(live), k)
+			p.Set(ctx, s.createdKey(k), "1", createdFor)
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("redisstock: forget live %s: %w", live, err)
 		}
 		return nil
@@ -454,7 +463,8 @@ func (s *Store) ForgetLive(ctx context.Context, live string) error {
 // flood of reads of it does not reach the database.
 func (s *Store) MarkAbsent(ctx context.Context, sku string, ttl time.Duration) error {
 	return s.guard.Do(func() error {
-		if err := s.rdb.Set(ctx, s.absentKey(sku), "1", ttl).Err(); err != nil {
+		k := s.absentKey(sku)
+		if err := markAbsentScript.Run(ctx, s.rdb, []string{k, s.createdKey(k)}, ttl.Milliseconds()).Err(); err != nil {
 			return fmt.Errorf("redisstock: mark %s absent: %w", sku, err)
 		}
 		return nil
@@ -484,7 +494,14 @@ func (s *Store) ForgetAbsent(ctx context.Context, skus []string) error {
 		keys[i] = s.absentKey(sku)
 	}
 	return s.guard.Do(func() error {
-		if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
+		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, keys...)
+			for _, k := range keys {
+				p.Set(ctx, s.createdKey(k), "1", createdFor)
+			}
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("redisstock: forget absence of %d skus: %w", len(skus), err)
 		}
 		return nil

@@ -135,3 +135,14 @@ redis.call('DEL', KEYS[2])
 for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 return {'ok', tonumber(ARGV[2]) - tonumber(ARGV[3]), ver, s[4], s[3], ARGV[5]}
 `)
+
+// markAbsentScript remembers that an id is unknown to the database, unless
+// it was created since the reader looked (a creation sets the second key
+// after it clears the first), which would hide a new live or sku for the
+// whole unknown-id TTL.
+// KEYS: absence mark, creation mark. ARGV: TTL in ms.
+var markAbsentScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return 1
+`)

@@ -15,15 +15,17 @@ import (
 
 	"livecommerce/internal/flight"
 	"livecommerce/internal/stock"
+	"livecommerce/origin/inventory"
 )
 
 // MaxTTL is the longest the cache may hold an answer.
 const MaxTTL = stock.MaxOriginCache
 
-// Source reads levels, rebuilding missing counters.
+// Source reads levels, rebuilding missing counters; it asks gate before
+// any database read.
 type Source interface {
-	Level(ctx context.Context, sku string) (stock.Level, error)
-	LiveLevels(ctx context.Context, liveID string) ([]stock.Level, error)
+	Level(ctx context.Context, sku string, gate inventory.Gate) (stock.Level, error)
+	LiveLevels(ctx context.Context, liveID string, gate inventory.Gate) ([]stock.Level, error)
 }
 
 // Answer is a ready-to-send read: the JSON body, its strong ETag, and the
@@ -60,15 +62,15 @@ func New(src Source, ttl time.Duration) *Cache {
 	return &Cache{src: src, ttl: ttl, maxEntries: 100_000, entries: map[string]entry{}}
 }
 
-// ErrNotCached: the answer was asked for from the cache only, and the
-// cache has none.
-var ErrNotCached = errors.New("stockread: not in the cache")
+// ErrRefused wraps a gate's refusal.
+var ErrRefused = errors.New("stockread: refused")
 
-// SKU answers GET /v1/products/{sku}/stock; with load false, only from
-// the cache.
-func (c *Cache) SKU(ctx context.Context, sku string, load bool) (*Answer, error) {
-	return c.get(ctx, "s:"+sku, load, func(ctx context.Context) (*Answer, error) {
-		l, err := c.src.Level(ctx, sku)
+// SKU answers GET /v1/products/{sku}/stock. gate is asked before a
+// database read on this caller's behalf (an id Redis does not hold); its
+// error refuses the read and is returned wrapped in ErrRefused.
+func (c *Cache) SKU(ctx context.Context, sku string, gate inventory.Gate) (*Answer, error) {
+	return c.get(ctx, "s:"+sku, gate, func(ctx context.Context, gate inventory.Gate) (*Answer, error) {
+		l, err := c.src.Level(ctx, sku, gate)
 		if errors.Is(err, stock.ErrNotFound) {
 			return &Answer{NotFound: true, Tags: []string{stock.SKUTag(sku)}}, nil
 		}
@@ -79,11 +81,10 @@ func (c *Cache) SKU(ctx context.Context, sku string, load bool) (*Answer, error)
 	})
 }
 
-// Live answers GET /v1/lives/{live_id}/stock; with load false, only from
-// the cache.
-func (c *Cache) Live(ctx context.Context, liveID string, load bool) (*Answer, error) {
-	return c.get(ctx, "l:"+liveID, load, func(ctx context.Context) (*Answer, error) {
-		levels, err := c.src.LiveLevels(ctx, liveID)
+// Live answers GET /v1/lives/{live_id}/stock; gate as for SKU.
+func (c *Cache) Live(ctx context.Context, liveID string, gate inventory.Gate) (*Answer, error) {
+	return c.get(ctx, "l:"+liveID, gate, func(ctx context.Context, gate inventory.Gate) (*Answer, error) {
+		levels, err := c.src.LiveLevels(ctx, liveID, gate)
 		if errors.Is(err, stock.ErrNotFound) {
 			return &Answer{NotFound: true, Tags: []string{stock.LiveTag(liveID)}}, nil
 		}
@@ -110,7 +111,7 @@ func build(v any, tags ...string) (*Answer, error) {
 	return &Answer{Body: body, ETag: fmt.Sprintf(`"%016x"`, h.Sum64()), Tags: tags}, nil
 }
 
-func (c *Cache) get(ctx context.Context, key string, mayLoad bool, load func(context.Context) (*Answer, error)) (*Answer, error) {
+func (c *Cache) get(ctx context.Context, key string, gate inventory.Gate, load func(context.Context, inventory.Gate) (*Answer, error)) (*Answer, error) {
 	now := time.Now()
 	c.mu.RLock()
 	e, ok := c.entries[key]
@@ -118,28 +119,53 @@ func (c *Cache) get(ctx context.Context, key string, mayLoad bool, load func(con
 	if ok && now.Before(e.expires) {
 		return e.answer, nil
 	}
-	if !mayLoad {
-		return nil, ErrNotCached
+	// The gate that runs is the caller's who leads the shared load. A
+	// follower refused by the leader's gate loads again on its own, asked
+	// its own gate: one client's empty budget never refuses another's read.
+	asked := false
+	mine := func() error {
+		asked = true
+		return refuse(gate)
 	}
 	v, err := c.group.Do(ctx, key, func() (any, error) {
 		// The shared load must not die with the first caller's context.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		// The answer is as old as the moment the load began: counting the
-		// TTL from there keeps every answer within TTL of its read, which
-		// the edge invalidator relies on (stock.MaxOriginCache).
-		began := time.Now()
-		a, err := load(lctx)
-		if err != nil {
-			return nil, err
-		}
-		c.store(key, a, began.Add(c.ttl))
-		return a, nil
+		return c.loadAndStore(lctx, key, mine, load)
 	})
+	if errors.Is(err, ErrRefused) && !asked {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		v, err = c.loadAndStore(lctx, key, func() error { return refuse(gate) }, load)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return v.(*Answer), nil
+}
+
+// refuse runs gate, wrapping its refusal in ErrRefused.
+func refuse(gate inventory.Gate) error {
+	if gate == nil {
+		return nil
+	}
+	if err := gate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return nil
+}
+
+func (c *Cache) loadAndStore(ctx context.Context, key string, gate inventory.Gate, load func(context.Context, inventory.Gate) (*Answer, error)) (*Answer, error) {
+	// The answer is as old as the moment the load began: counting the
+	// TTL from there keeps every answer within TTL of its read, which
+	// the edge invalidator relies on (stock.MaxOriginCache).
+	began := time.Now()
+	a, err := load(ctx, gate)
+	if err != nil {
+		return nil, err
+	}
+	c.store(key, a, began.Add(c.ttl))
+	return a, nil
 }
 
 func (c *Cache) store(key string, a *Answer, expires time.Time) {

@@ -112,7 +112,7 @@ func (e *env) add(t *testing.T, live string, skus ...string) {
 
 func read(t *testing.T, c *stockread.Cache, sku string) *stockread.Answer {
 	t.Helper()
-	a, err := c.SKU(context.Background(), sku, true)
+	a, err := c.SKU(context.Background(), sku, nil)
 	if err != nil {
 		t.Fatalf("SKU(%s) = %v", sku, err)
 	}
@@ -140,7 +140,7 @@ func concurrently(t *testing.T, c *stockread.Cache, sku string, n int) []*stockr
 		go func() {
 			defer done.Done()
 			start.Wait()
-			answers[i], errs[i] = c.SKU(context.Background(), sku, true)
+			answers[i], errs[i] = c.SKU(context.Background(), sku, nil)
 		}()
 	}
 	start.Done()
@@ -245,7 +245,7 @@ func TestUnknown(t *testing.T) {
 		t.Errorf("100 reads of a cached unknown sku made %d Redis round trips, want 0", got)
 	}
 
-	l, err := c.Live(context.Background(), "NOLIVE", true)
+	l, err := c.Live(context.Background(), "NOLIVE", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +283,7 @@ func TestLiveSortedBySKU(t *testing.T) {
 		}
 		return skus
 	}
-	a, err := c.Live(ctx, "L1", true)
+	a, err := c.Live(ctx, "L1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestLiveSortedBySKU(t *testing.T) {
 		}
 	}
 	time.Sleep(ttl + 20*time.Millisecond)
-	a, err = c.Live(ctx, "L1", true)
+	a, err = c.Live(ctx, "L1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestLiveSortedBySKU(t *testing.T) {
 func TestEmptyLive(t *testing.T) {
 	e := setup(t)
 	c := stockread.New(e.inv, 50*time.Millisecond)
-	a, err := c.Live(context.Background(), "L1", true)
+	a, err := c.Live(context.Background(), "L1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,12 +341,12 @@ func TestTTLIsClamped(t *testing.T) {
 
 type countingSource struct{ calls atomic.Int64 }
 
-func (s *countingSource) Level(ctx context.Context, sku string) (stock.Level, error) {
+func (s *countingSource) Level(ctx context.Context, sku string, _ inventory.Gate) (stock.Level, error) {
 	n := s.calls.Add(1)
 	return stock.Level{SKU: sku, LiveID: "L1", Remaining: 1, Status: stock.LowStock, Version: n, UpdatedAt: time.Unix(0, 0).UTC()}, nil
 }
 
-func (s *countingSource) LiveLevels(ctx context.Context, liveID string) ([]stock.Level, error) {
+func (s *countingSource) LiveLevels(ctx context.Context, liveID string, _ inventory.Gate) ([]stock.Level, error) {
 	return nil, stock.ErrNotFound
 }
 
@@ -354,7 +354,7 @@ func TestErrorsAreNotCached(t *testing.T) {
 	src := &failingSource{}
 	c := stockread.New(src, 200*time.Millisecond)
 	for i := 0; i < 2; i++ {
-		if a, err := c.SKU(context.Background(), "A1", true); !errors.Is(err, stock.ErrUnavailable) {
+		if a, err := c.SKU(context.Background(), "A1", nil); !errors.Is(err, stock.ErrUnavailable) {
 			t.Fatalf("read %d with the source failing = %+v, %v; want stock.ErrUnavailable", i+1, a, err)
 		}
 	}
@@ -365,12 +365,12 @@ func TestErrorsAreNotCached(t *testing.T) {
 
 type failingSource struct{ calls atomic.Int64 }
 
-func (s *failingSource) Level(context.Context, string) (stock.Level, error) {
+func (s *failingSource) Level(context.Context, string, inventory.Gate) (stock.Level, error) {
 	s.calls.Add(1)
 	return stock.Level{}, stock.ErrUnavailable
 }
 
-func (s *failingSource) LiveLevels(context.Context, string) ([]stock.Level, error) {
+func (s *failingSource) LiveLevels(context.Context, string, inventory.Gate) ([]stock.Level, error) {
 	s.calls.Add(1)
 	return nil, stock.ErrUnavailable
 }

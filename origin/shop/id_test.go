@@ -1,11 +1,14 @@
-package purchase
+package shop_test
 
 import (
 	"bytes"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/oklog/ulid/v2"
+
+	"livecommerce/origin/shop"
 )
 
 // TestOrderIDsUnpredictable: ids made in the same millisecond differ, and
@@ -17,9 +20,9 @@ func TestOrderIDsUnpredictable(t *testing.T) {
 	const n = 20000
 	ids := make([]ulid.ULID, 0, n)
 	for range n {
-		id, err := ulid.ParseStrict(newOrderID())
+		id, err := ulid.ParseStrict(shop.NewID(time.Now()))
 		if err != nil {
-			t.Fatalf("newOrderID: got an invalid ULID: %v", err)
+			t.Fatalf("NewID: got an invalid ULID: %v", err)
 		}
 		ids = append(ids, id)
 	}
@@ -54,7 +57,7 @@ func TestOrderIDsUnpredictable(t *testing.T) {
 		wg.Go(func() {
 			local := make([]string, 0, 2000)
 			for range 2000 {
-				local = append(local, newOrderID())
+				local = append(local, shop.NewID(time.Now()))
 			}
 			mu.Lock()
 			defer mu.Unlock()
