@@ -12,12 +12,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"livecommerce/cdn-config/cacherules"
 	"livecommerce/internal/envflag"
+	"livecommerce/internal/program"
 )
 
 const usage = `usage: cdn-config <command> [flags]
@@ -33,18 +32,17 @@ The API token is read from CLOUDFLARE_API_TOKEN only, never from a flag, so
 it stays out of shell history and process lists. See "cdn-config plan -h".
 `
 
-// Exit codes: 1 when the API fails, 2 when the command or a setting is
-// wrong (nothing was sent).
+// Exit codes (the convention of package program): 1 when the API fails,
+// 2 when the command or a setting is wrong (nothing was sent).
 const (
-	exitAPI    = 1
-	exitConfig = 2
+	exitAPI    = program.Failed
+	exitConfig = program.BadUsage
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
-	stop()
-	os.Exit(code)
+	program.MainCode(func(ctx context.Context, args []string) int {
+		return run(ctx, args, os.Stdout, os.Stderr, os.Getenv)
+	})
 }
 
 type config struct {

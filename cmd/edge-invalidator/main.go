@@ -5,30 +5,19 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"livecommerce/edge-invalidator/app"
 	"livecommerce/internal/applog"
+	"livecommerce/internal/program"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg, err := app.Load(os.Args[1:], os.Getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
+func main() { program.Main("edge-invalidator", run) }
+
+func run(ctx context.Context, args []string) error {
+	cfg, err := app.Load(args, os.Getenv)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "edge-invalidator: bad settings:", err)
-		os.Exit(2)
+		return program.Usage(err)
 	}
-	if err := app.Run(ctx, cfg, applog.New(cfg.LogLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "edge-invalidator:", err)
-		os.Exit(1)
-	}
+	return app.Run(ctx, cfg, applog.New(cfg.LogLevel))
 }

@@ -6,15 +6,13 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"livecommerce/internal/program"
 	"livecommerce/merchantctl/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	program.MainCode(func(ctx context.Context, args []string) int {
+		return cli.Run(ctx, args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	})
 }

@@ -10,14 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"livecommerce/internal/applog"
 	"livecommerce/internal/buyertoken"
 	"livecommerce/internal/envflag"
+	"livecommerce/internal/program"
 	"livecommerce/internal/stock"
 	"livecommerce/origin/app"
 	"livecommerce/origin/migrate"
@@ -50,20 +49,18 @@ Every setting is a flag and an environment variable; see "origin serve -h".
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Getenv); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "origin:", err)
-		}
-		os.Exit(2)
-	}
+	program.Main("origin", func(ctx context.Context, args []string) error {
+		return run(ctx, args, os.Stdout, os.Getenv)
+	})
 }
 
+// run dispatches a command. Mistakes in the command line or the settings
+// are program.Usage errors (exit 2), found before anything is changed;
+// anything else that fails is the work failing (exit 1).
 func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, usage)
-		return errors.New("no command given")
+		return program.Usage(errors.New("no command given"))
 	}
 	switch args[0] {
 	case "serve":
@@ -83,13 +80,13 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		return nil
 	}
 	fmt.Fprint(os.Stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return program.Usage(fmt.Errorf("unknown command %.40q", args[0]))
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string) error {
 	cfg, err := app.LoadServe(args, getenv)
 	if err != nil {
-		return err
+		return program.Usage(err)
 	}
 	log := applog.New(cfg.LogLevel)
 	srv, err := app.Start(ctx, cfg, log)
@@ -108,7 +105,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string) error
 func runMigrate(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
 	cfg, err := app.LoadCommon("origin migrate", args, getenv, nil)
 	if err != nil {
-		return err
+		return program.Usage(err)
 	}
 	if err := migrate.EnsureDatabase(ctx, cfg.MySQLDSN); err != nil {
 		return err
@@ -117,22 +114,19 @@ func runMigrate(ctx context.Context, args []string, out io.Writer, getenv func(s
 	if err != nil {
 		return err
 	}
-	db, err := mysqlstore.Open(ctx, cfg.MySQLDSN, 2, nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	done, err := migrate.Apply(ctx, db.DB(), ms)
-	if err != nil {
-		return err
-	}
-	if len(done) == 0 {
-		fmt.Fprintln(out, "migrate: database is up to date")
-	}
-	for _, v := range done {
-		fmt.Fprintf(out, "migrate: applied %04d\n", v)
-	}
-	return nil
+	return withStore(ctx, cfg, func(db *mysqlstore.Store) error {
+		done, err := migrate.Apply(ctx, db.DB(), ms)
+		if err != nil {
+			return err
+		}
+		if len(done) == 0 {
+			fmt.Fprintln(out, "migrate: database is up to date")
+		}
+		for _, v := range done {
+			fmt.Fprintf(out, "migrate: applied %04d\n", v)
+		}
+		return nil
+	})
 }
 
 func token(args []string, out io.Writer, getenv func(string) string) error {
@@ -147,17 +141,17 @@ func token(args []string, out io.Writer, getenv func(string) string) error {
 	app.BindBuyerToken(s, &cfg)
 	s.Duration(&ttl, "ttl", "TOKEN_TTL", time.Hour, "lifetime of the token (at most BUYER_JWT_MAX_TTL)")
 	if err := s.Parse(args); err != nil {
-		return err
+		return program.Usage(err)
 	}
 	if err := cfg.ValidateBuyerToken(); err != nil {
-		return err
+		return program.Usage(err)
 	}
 	if ttl > cfg.JWTMaxTTL {
-		return fmt.Errorf("--ttl: %s is above BUYER_JWT_MAX_TTL (%s)", ttl, cfg.JWTMaxTTL)
+		return program.Usage(fmt.Errorf("--ttl: %s is above BUYER_JWT_MAX_TTL (%s)", ttl, cfg.JWTMaxTTL))
 	}
 	tok, err := buyertoken.Issue([]byte(cfg.JWTSecret), buyer, ttl, time.Now(), cfg.BuyerTokenOptions()...)
 	if err != nil {
-		return fmt.Errorf("--buyer/--ttl: %w", err)
+		return program.Usage(fmt.Errorf("--buyer/--ttl: %w", err))
 	}
 	fmt.Fprintln(out, tok)
 	return nil
@@ -171,7 +165,7 @@ func runReconcile(ctx context.Context, args []string, out io.Writer, getenv func
 		s.Duration(&settle, "settle", "RECONCILE_SETTLE", 4*time.Second, "pause between the two looks at a drifting sku (longer than a purchase takes to commit)")
 	})
 	if err != nil {
-		return err
+		return program.Usage(err)
 	}
 	log := applog.New(cfg.LogLevel)
 	d, err := app.Connect(ctx, cfg, log)
@@ -200,7 +194,7 @@ func runPublishStock(ctx context.Context, args []string, out io.Writer, getenv f
 		s.String(&lives, "live", "PUBLISH_LIVES", "", "comma-separated live ids (default: every live)")
 	})
 	if err != nil {
-		return err
+		return program.Usage(err)
 	}
 	var ids []string
 	for _, id := range strings.Split(lives, ",") {
@@ -208,7 +202,7 @@ func runPublishStock(ctx context.Context, args []string, out io.Writer, getenv f
 			continue
 		}
 		if !stock.ValidID(id) {
-			return fmt.Errorf("--live: %q is not a live id", id)
+			return program.Usage(fmt.Errorf("--live: %.70q is not a live id", id))
 		}
 		ids = append(ids, id)
 	}
@@ -239,4 +233,15 @@ func runPublishStock(ctx context.Context, args []string, out io.Writer, getenv f
 	}
 	fmt.Fprintf(out, "publish-stock: %d products of %d lives sent\n", sent, len(ids))
 	return nil
+}
+
+// withStore opens the database of record for an operator command (a
+// small pool: one command, one statement at a time) and closes it after.
+func withStore(ctx context.Context, cfg app.Config, fn func(*mysqlstore.Store) error) error {
+	db, err := mysqlstore.Open(ctx, cfg.MySQLDSN, 2, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"livecommerce/internal/natstest"
+	"livecommerce/internal/program"
 	"livecommerce/internal/stock"
 	"livecommerce/internal/stockstream"
 	"livecommerce/origin/app"
@@ -183,5 +185,43 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("not within 10s: %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestExitCodes: 2 for a mistake in the command line or settings, found
+// before anything is done; 1 for work that failed; 0 for help.
+func TestExitCodes(t *testing.T) {
+	env := func(k string) string {
+		switch k {
+		case "MYSQL_DSN":
+			// Nothing listens on port 1 of loopback.
+			return "root@tcp(127.0.0.1:1)/lc_nowhere?timeout=1s"
+		case "BUYER_JWT_SECRET":
+			return strings.Repeat("s", 32)
+		}
+		return ""
+	}
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{nil, 2},
+		{[]string{"nope"}, 2},
+		{[]string{"serve", "-no-such-flag"}, 2},
+		{[]string{"serve", "-ops-addr", ""}, 2},
+		{[]string{"merchant", "create"}, 2},
+		{[]string{"merchant", "rotate", "--merchant", "lck_0123"}, 2},
+		{[]string{"token", "--buyer", "alice", "--ttl", "1000h"}, 2},
+		{[]string{"publish-stock", "--live", "bad id"}, 2},
+		{[]string{"merchant", "create", "--name", "Shop"}, 1},
+		{[]string{"migrate"}, 1},
+		{[]string{"help"}, 0},
+		{[]string{"serve", "-h"}, 0},
+	}
+	for _, tt := range tests {
+		err := run(context.Background(), tt.args, io.Discard, env)
+		if got := program.Code(err); got != tt.want {
+			t.Errorf("origin %q: exit %d (%v), want %d", tt.args, got, err, tt.want)
+		}
 	}
 }

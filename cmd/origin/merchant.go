@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"livecommerce/internal/program"
 	"livecommerce/origin/apikey"
 	"livecommerce/origin/app"
 	"livecommerce/origin/mysqlstore"
@@ -24,7 +25,7 @@ const merchantUsage = "usage: origin merchant create --name NAME | list [--merch
 // before the database is opened, so bad input changes nothing.
 func runMerchant(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
-		return errors.New(merchantUsage)
+		return program.Usage(errors.New(merchantUsage))
 	}
 	switch args[0] {
 	case "create":
@@ -36,7 +37,7 @@ func runMerchant(ctx context.Context, args []string, out io.Writer, getenv func(
 	case "revoke":
 		return merchantRevoke(ctx, args[1:], out, getenv)
 	}
-	return fmt.Errorf("unknown merchant command %.20q; %s", args[0], merchantUsage)
+	return program.Usage(fmt.Errorf("unknown merchant command %.20q; %s", args[0], merchantUsage))
 }
 
 func merchantCreate(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
@@ -47,23 +48,20 @@ func merchantCreate(ctx context.Context, args []string, out io.Writer, getenv fu
 		fs.StringVar(&name, "name", getenv("MERCHANT_NAME"), "the merchant's display name, one line of at most 200 characters (required) (env MERCHANT_NAME)")
 	})
 	if err != nil {
-		return err
+		return program.Usage(err)
 	}
 	if err := checkName(name); err != nil {
-		return err
+		return program.Usage(err)
 	}
-	db, err := mysqlstore.Open(ctx, cfg.MySQLDSN, 2, nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	id, key, err := db.CreateMerchant(ctx, name, time.Now().UTC())
-	if err != nil {
-		return err
-	}
-	keyID, _, _ := apikey.Parse(key)
-	fmt.Fprintf(out, "merchant_id: %s\nkey_id: %s\napi_key: %s\n(the key is shown only this once)\n", id, apikey.Name(keyID), key)
-	return nil
+	return withStore(ctx, cfg, func(db *mysqlstore.Store) error {
+		id, key, err := db.CreateMerchant(ctx, name, time.Now().UTC())
+		if err != nil {
+			return err
+		}
+		keyID, _, _ := apikey.Parse(key)
+		fmt.Fprintf(out, "merchant_id: %s\nkey_id: %s\napi_key: %s\n(the key is shown only this once)\n", id, apikey.Name(keyID), key)
+		return nil
+	})
 }
 
 func merchantList(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
@@ -72,37 +70,34 @@ func merchantList(ctx context.Context, args []string, out io.Writer, getenv func
 		fs.StringVar(&merchant, "merchant", "", "list only this merchant's keys (default: every merchant)")
 	})
 	if err != nil {
-		return err
+		return program.Usage(err)
 	}
 	if merchant != "" {
 		if err := checkMerchantID(merchant); err != nil {
-			return err
+			return program.Usage(err)
 		}
 	}
-	db, err := mysqlstore.Open(ctx, cfg.MySQLDSN, 2, nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	keys, err := db.APIKeys(ctx, merchant)
-	if err != nil {
-		return merchantError(err, merchant, "")
-	}
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MERCHANT\tNAME\tKEY\tCREATED\tSTATUS")
-	for _, k := range keys {
-		// The name is quoted: whatever it holds, one key stays one line.
-		if k.ID == "" {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\tno key\n", k.MerchantID, strconv.Quote(k.MerchantName))
-			continue
+	return withStore(ctx, cfg, func(db *mysqlstore.Store) error {
+		keys, err := db.APIKeys(ctx, merchant)
+		if err != nil {
+			return merchantError(err, merchant, "")
 		}
-		status := "active"
-		if !k.Active() {
-			status = "revoked " + rfc3339(k.RevokedAt)
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "MERCHANT\tNAME\tKEY\tCREATED\tSTATUS")
+		for _, k := range keys {
+			// The name is quoted: whatever it holds, one key stays one line.
+			if k.ID == "" {
+				fmt.Fprintf(tw, "%s\t%s\t-\t-\tno key\n", k.MerchantID, strconv.Quote(k.MerchantName))
+				continue
+			}
+			status := "active"
+			if !k.Active() {
+				status = "revoked " + rfc3339(k.RevokedAt)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.MerchantID, strconv.Quote(k.MerchantName), apikey.Name(k.ID), rfc3339(k.CreatedAt), status)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.MerchantID, strconv.Quote(k.MerchantName), apikey.Name(k.ID), rfc3339(k.CreatedAt), status)
-	}
-	return tw.Flush()
+		return tw.Flush()
+	})
 }
 
 func merchantRotate(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
@@ -113,28 +108,25 @@ func merchantRotate(ctx context.Context, args []string, out io.Writer, getenv fu
 		fs.BoolVar(&revokeOld, "revoke-old", false, "revoke the merchant's other keys in the same step (a leaked key)")
 	})
 	if err != nil {
-		return err
+		return program.Usage(err)
 	}
 	if err := checkMerchantID(merchant); err != nil {
-		return err
+		return program.Usage(err)
 	}
-	db, err := mysqlstore.Open(ctx, cfg.MySQLDSN, 2, nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	r, err := db.RotateAPIKey(ctx, merchant, revokeOld, time.Now().UTC())
-	if err != nil {
-		return merchantError(err, merchant, "")
-	}
-	fmt.Fprintf(out, "merchant_id: %s\nkey_id: %s\napi_key: %s\n(the key is shown only this once)\n", merchant, apikey.Name(r.KeyID), r.Key)
-	if len(r.Revoked) > 0 {
-		fmt.Fprintf(out, "revoked: %s\n", keyNames(r.Revoked))
-	}
-	if len(r.Active) > 0 {
-		fmt.Fprintf(out, "still_active: %s\n(they keep working until: origin merchant revoke --key KEYID)\n", keyNames(r.Active))
-	}
-	return nil
+	return withStore(ctx, cfg, func(db *mysqlstore.Store) error {
+		r, err := db.RotateAPIKey(ctx, merchant, revokeOld, time.Now().UTC())
+		if err != nil {
+			return merchantError(err, merchant, "")
+		}
+		fmt.Fprintf(out, "merchant_id: %s\nkey_id: %s\napi_key: %s\n(the key is shown only this once)\n", merchant, apikey.Name(r.KeyID), r.Key)
+		if len(r.Revoked) > 0 {
+			fmt.Fprintf(out, "revoked: %s\n", keyNames(r.Revoked))
+		}
+		if len(r.Active) > 0 {
+			fmt.Fprintf(out, "still_active: %s\n(they keep working until: origin merchant revoke --key KEYID)\n", keyNames(r.Active))
+		}
+		return nil
+	})
 }
 
 func merchantRevoke(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
@@ -144,49 +136,47 @@ func merchantRevoke(ctx context.Context, args []string, out io.Writer, getenv fu
 		fs.StringVar(&merchant, "merchant", "", "revoke every key of this merchant instead")
 	})
 	if err != nil {
-		return err
+		return program.Usage(err)
 	}
 	var keyID string
 	switch {
 	case key != "" && merchant != "":
-		return errors.New("--key, --merchant: give one of them, not both")
+		return program.Usage(errors.New("--key, --merchant: give one of them, not both"))
 	case key == "" && merchant == "":
-		return errors.New("--key or --merchant: one of them is required")
+		return program.Usage(errors.New("--key or --merchant: one of them is required"))
 	case key != "":
 		// The value is not echoed: it may be a whole key, secret included.
 		if keyID, err = apikey.ParseID(key); err != nil {
-			return errors.New("--key: not a key id; want lck_ and 24 lowercase hex digits, as `origin merchant list` shows (not the whole key)")
+			return program.Usage(errors.New("--key: not a key id; want lck_ and 24 lowercase hex digits, as `origin merchant list` shows (not the whole key)"))
 		}
 	default:
 		if err := checkMerchantID(merchant); err != nil {
-			return err
+			return program.Usage(err)
 		}
 	}
-	db, err := mysqlstore.Open(ctx, cfg.MySQLDSN, 2, nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	now := time.Now().UTC()
-	var r mysqlstore.Revocation
-	if keyID != "" {
-		r, err = db.RevokeAPIKey(ctx, keyID, now)
-	} else {
-		r, err = db.RevokeMerchantKeys(ctx, merchant, now)
-	}
-	if err != nil {
-		return merchantError(err, merchant, keyID)
-	}
-	switch {
-	case len(r.Revoked) > 0:
-		fmt.Fprintf(out, "revoked: %s\n", keyNames(r.Revoked))
-	case keyID != "":
-		fmt.Fprintf(out, "already revoked: %s at %s (nothing changed)\n", apikey.Name(keyID), rfc3339(r.RevokedAt))
-	default:
-		fmt.Fprintln(out, "no active key to revoke (nothing changed)")
-	}
-	fmt.Fprintf(out, "merchant_id: %s\nactive_keys_left: %d\n", r.MerchantID, r.ActiveLeft)
-	return nil
+	return withStore(ctx, cfg, func(db *mysqlstore.Store) error {
+		now := time.Now().UTC()
+		var r mysqlstore.Revocation
+		var err error
+		if keyID != "" {
+			r, err = db.RevokeAPIKey(ctx, keyID, now)
+		} else {
+			r, err = db.RevokeMerchantKeys(ctx, merchant, now)
+		}
+		if err != nil {
+			return merchantError(err, merchant, keyID)
+		}
+		switch {
+		case len(r.Revoked) > 0:
+			fmt.Fprintf(out, "revoked: %s\n", keyNames(r.Revoked))
+		case keyID != "":
+			fmt.Fprintf(out, "already revoked: %s at %s (nothing changed)\n", apikey.Name(keyID), rfc3339(r.RevokedAt))
+		default:
+			fmt.Fprintln(out, "no active key to revoke (nothing changed)")
+		}
+		fmt.Fprintf(out, "merchant_id: %s\nactive_keys_left: %d\n", r.MerchantID, r.ActiveLeft)
+		return nil
+	})
 }
 
 // merchantError names the flag whose value the database did not know.

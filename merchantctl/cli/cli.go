@@ -12,14 +12,15 @@ import (
 	"net/http"
 	"strings"
 
+	"livecommerce/internal/program"
 	"livecommerce/merchantctl/adminclient"
 )
 
 // Exit statuses.
 const (
 	ExitOK       = 0
-	ExitRejected = 1 // the server or the file rejected the work, or the server was unreachable
-	ExitUsage    = 2 // bad flags or settings
+	ExitRejected = program.Failed   // the server or the file rejected the work, or the server was unreachable
+	ExitUsage    = program.BadUsage // bad flags or settings
 )
 
 // Env is what a command may use from the outside world.
