@@ -18,7 +18,7 @@ func TestRetriesAfterRedisForgotTheKeyKeepReplaying(t *testing.T) {
 	if err != nil || first.Status != 201 {
 		t.Fatalf("first purchase = %d %s, %v; want 201", first.Status, first.Body, err)
 	}
-	if err := origintest.DeleteKeys(context.Background(), e.Redis, e.Prefix+"idem:"); err != nil {
+	if err := origintest.DeleteKeys(context.Background(), e.Redis, e.Keys.IdempotencyPrefix()); err != nil {
 		t.Fatal(err)
 	}
 	for attempt := 2; attempt <= 4; attempt++ {

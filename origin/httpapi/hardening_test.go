@@ -196,12 +196,12 @@ func TestUnknownLivesAreRemembered(t *testing.T) {
 	e := start(t, nil)
 	live := uniqueID("L")
 	wantError(t, do(t, e, "GET", "/v1/lives/"+live+"/stock", nil), 404, "not_found")
-	ttl, err := e.Redis.PTTL(context.Background(), e.Prefix+"absent-live:"+live).Result()
+	ttl, err := e.Redis.PTTL(context.Background(), e.Keys.AbsentLive(live)).Result()
 	if err != nil || ttl <= 0 || ttl > e.Config.UnknownTTL {
 		t.Fatalf("absence mark TTL %v (%v), want up to UNKNOWN_ID_TTL (%v)", ttl, err, e.Config.UnknownTTL)
 	}
 	e.SetUpLive(live, "")
-	if n, _ := e.Redis.Exists(context.Background(), e.Prefix+"absent-live:"+live).Result(); n != 0 {
+	if n, _ := e.Redis.Exists(context.Background(), e.Keys.AbsentLive(live)).Result(); n != 0 {
 		t.Errorf("the absence mark outlived the live's creation")
 	}
 	time.Sleep(e.Config.MicroCacheTTL + 50*time.Millisecond)
@@ -321,7 +321,7 @@ func TestPurchasesNeverWaitOnTheReadPath(t *testing.T) {
 		db.LiveSKUs(expired, "L1")
 	}
 	ctx := context.Background()
-	if err := e.Redis.Del(ctx, e.Prefix+"sku:"+sku, e.Prefix+"held:"+sku).Err(); err != nil {
+	if err := e.Redis.Del(ctx, e.Keys.SKU(sku), e.Keys.Held(sku)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})

@@ -181,7 +181,7 @@ func snapshot(t testing.TB, e *origintest.Env, skus ...string) state {
 	if err := e.DB.QueryRow("SELECT COUNT(*) FROM orders").Scan(&s.Orders); err != nil {
 		t.Fatalf("count orders: %v", err)
 	}
-	iter := e.Redis.Scan(ctx, 0, e.Prefix+"idem:*", 1000).Iterator()
+	iter := e.Redis.Scan(ctx, 0, e.Keys.IdempotencyPrefix()+"*", 1000).Iterator()
 	for iter.Next(ctx) {
 		s.IdemKeys++
 	}
@@ -198,10 +198,10 @@ func snapshot(t testing.TB, e *origintest.Env, skus ...string) state {
 		if err != nil {
 			t.Fatalf("orders of %s: %v", sku, err)
 		}
-		if st.Counters, err = e.Redis.HGetAll(ctx, e.Prefix+"sku:"+sku).Result(); err != nil {
+		if st.Counters, err = e.Redis.HGetAll(ctx, e.Keys.SKU(sku)).Result(); err != nil {
 			t.Fatalf("redis counters of %s: %v", sku, err)
 		}
-		if st.Held, err = e.Redis.HGetAll(ctx, e.Prefix+"held:"+sku).Result(); err != nil {
+		if st.Held, err = e.Redis.HGetAll(ctx, e.Keys.Held(sku)).Result(); err != nil {
 			t.Fatalf("redis holdings of %s: %v", sku, err)
 		}
 		s.SKUs[sku] = st

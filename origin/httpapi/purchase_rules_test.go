@@ -145,7 +145,7 @@ func TestPurchaseLimits(t *testing.T) {
 			wantError(t, r, s.wantStatus, s.wantCode)
 			wantUnchanged(t, e, before)
 			if s.wantStatus == 404 {
-				if n, err := e.Redis.Exists(context.Background(), e.Prefix+"sku:"+s.sku).Result(); err != nil || n != 0 {
+				if n, err := e.Redis.Exists(context.Background(), e.Keys.SKU(s.sku)).Result(); err != nil || n != 0 {
 					t.Errorf("Redis after an unknown sku: got %d keys for it (%v), want none", n, err)
 				}
 			}

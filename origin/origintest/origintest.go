@@ -29,6 +29,7 @@ import (
 	"livecommerce/internal/stockstream"
 	"livecommerce/origin/app"
 	"livecommerce/origin/migrate"
+	"livecommerce/origin/redisstock"
 	"livecommerce/sql/migrations"
 )
 
@@ -140,6 +141,7 @@ type Env struct {
 	DB       *sql.DB
 	Redis    *redis.Client
 	Prefix   string
+	Keys     redisstock.Keys // the Redis key layout under Prefix
 	Client   *http.Client
 	Key      string // a merchant API key
 	Merchant string
@@ -199,7 +201,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	e := &Env{
 		T: t, Server: srv, Config: cfg, URL: "http://" + srv.Addr(), OpsURL: "http://" + srv.OpsAddr(), DB: srv.Deps().DB.DB(),
-		Redis: srv.Deps().Redis, Prefix: prefix,
+		Redis: srv.Deps().Redis, Prefix: prefix, Keys: redisstock.NewKeys(prefix),
 		Client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}},
 	}
 	t.Cleanup(func() {
@@ -350,7 +352,7 @@ func (e *Env) SoldInDB(sku string) (counter, orders int64) {
 // the sku is not loaded.
 func (e *Env) RedisRemaining(sku string) (remaining int64, ok bool) {
 	e.T.Helper()
-	v, err := e.Redis.HMGet(context.Background(), e.Prefix+"sku:"+sku, "total", "sold").Result()
+	v, err := e.Redis.HMGet(context.Background(), e.Keys.SKU(sku), "total", "sold").Result()
 	if err != nil {
 		e.T.Fatalf("redis: %v", err)
 	}

@@ -755,10 +755,10 @@ func TestReplayAfterRedisFlush(t *testing.T) {
 			t.Fatalf("read to rebuild %s: %d %s", sku, r.Status, r.Body)
 		}
 		ctx := context.Background()
-		if err := e.Redis.HIncrBy(ctx, e.Prefix+"sku:"+sku, "sold", int64(-qty)).Err(); err != nil {
+		if err := e.Redis.HIncrBy(ctx, e.Keys.SKU(sku), "sold", int64(-qty)).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.Redis.HDel(ctx, e.Prefix+"held:"+sku, buyer).Err(); err != nil {
+		if err := e.Redis.HDel(ctx, e.Keys.Held(sku), buyer).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -950,7 +950,7 @@ func TestShutdownFinishesInFlightPurchases(t *testing.T) {
 	if confirmed != s.Orders {
 		t.Errorf("units in 201 answers %d, order rows %d: want equal", confirmed, s.Orders)
 	}
-	v, err := rdb.HMGet(context.Background(), e.Prefix+"sku:"+sku, "total", "sold").Result()
+	v, err := rdb.HMGet(context.Background(), e.Keys.SKU(sku), "total", "sold").Result()
 	if err != nil || v[0] == nil {
 		t.Fatalf("redis counters after shutdown: %v %v", v, err)
 	}

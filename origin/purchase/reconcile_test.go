@@ -26,7 +26,7 @@ func TestRedisDrift(t *testing.T) {
 			}
 		}
 		// Lost writes: Redis forgets every sale so far.
-		if err := e.Redis.HSet(context.Background(), e.Prefix+"sku:"+sku, "sold", 0).Err(); err != nil {
+		if err := e.Redis.HSet(context.Background(), e.Keys.SKU(sku), "sold", 0).Err(); err != nil {
 			t.Fatalf("corrupt counters: %v", err)
 		}
 
@@ -82,7 +82,7 @@ func TestRedisDrift(t *testing.T) {
 			t.Fatalf("purchase before the drift: got %s, want 201", a)
 		}
 		// Units stuck as reserved: Redis shows the sku sold out.
-		if err := e.Redis.HSet(context.Background(), e.Prefix+"sku:"+sku, "sold", units).Err(); err != nil {
+		if err := e.Redis.HSet(context.Background(), e.Keys.SKU(sku), "sold", units).Err(); err != nil {
 			t.Fatalf("corrupt counters: %v", err)
 		}
 		if a := buy(e, "b", "k1", sku, 1); a.Code != "sold_out" {

@@ -839,7 +839,7 @@ func TestRegressionLateRedisReplyLeaksNothing(t *testing.T) {
 	if err := e.DB.QueryRow("SELECT COALESCE(SUM(quantity), 0) FROM orders WHERE sku = ? AND buyer_id = 'alice'", sku).Scan(&dbHeld); err != nil {
 		t.Fatalf("alice's orders: %v", err)
 	}
-	held, err := e.Redis.HGet(context.Background(), e.Prefix+"held:"+sku, "alice").Int64()
+	held, err := e.Redis.HGet(context.Background(), e.Keys.Held(sku), "alice").Int64()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		t.Fatalf("alice's holding in Redis: %v", err)
 	}
@@ -883,7 +883,7 @@ func TestRegressionClosedSaleRefusedByDatabase(t *testing.T) {
 
 			// Redis loses the window write (a failover to a replica that
 			// missed it, or a failed SetWindow).
-			if err := e.Redis.HSet(context.Background(), e.Prefix+"sku:"+sku, tc.field, 0).Err(); err != nil {
+			if err := e.Redis.HSet(context.Background(), e.Keys.SKU(sku), tc.field, 0).Err(); err != nil {
 				t.Fatalf("lose the window in Redis: %v", err)
 			}
 			if a := buy(e, "bob", "k1", sku, 1); a.Code != "sale_not_open" {

@@ -21,7 +21,7 @@ func TestSweepRepairsOnlyWhatDiffers(t *testing.T) {
 	}
 	ctx := context.Background()
 	// Redis forgets one sale of BENT: it would sell a unit that is gone.
-	if err := e.Redis.HSet(ctx, e.Prefix+"sku:BENT", "sold", 1).Err(); err != nil {
+	if err := e.Redis.HSet(ctx, e.Keys.SKU("BENT"), "sold", 1).Err(); err != nil {
 		t.Fatal(err)
 	}
 	d := e.Server.Deps()

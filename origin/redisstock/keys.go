@@ -35,5 +35,8 @@ func (k Keys) AbsentLive(live string) string { return k.prefix + "absent-live:" 
 // Idempotency is the record of one buyer's purchase under an idempotency
 // key. The buyer id's length keeps "a:b"+"c" and "a"+"b:c" apart.
 func (k Keys) Idempotency(buyer, key string) string {
-	return k.prefix + "idem:" + strconv.Itoa(len(buyer)) + ":" + buyer + ":" + key
+	return k.IdempotencyPrefix() + strconv.Itoa(len(buyer)) + ":" + buyer + ":" + key
 }
+
+// IdempotencyPrefix starts every idempotency record's key.
+func (k Keys) IdempotencyPrefix() string { return k.prefix + "idem:" }
