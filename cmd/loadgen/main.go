@@ -11,21 +11,29 @@
 //	loadgen static-json [flags]     serve the same stock JSON from memory
 //	loadgen reset [flags]           drop the bench database and Redis keys
 //
-// scripts/bench.sh (make bench) starts everything and runs it.
+// The work is done by the packages under loadtest/ (loadtest/loadrun runs
+// a load test); this is their command line. scripts/bench.sh (make bench)
+// starts everything and runs it.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 
 	"livecommerce/internal/applog"
+	"livecommerce/internal/program"
+	"livecommerce/loadtest/benchreset"
+	"livecommerce/loadtest/cpuprofile"
+	"livecommerce/loadtest/loadreport"
+	"livecommerce/loadtest/loadrun"
+	"livecommerce/loadtest/naiveorigin"
+	"livecommerce/loadtest/scenario"
+	"livecommerce/loadtest/staticjson"
 )
 
 const usage = `usage: loadgen <command> [flags]
@@ -39,109 +47,86 @@ commands:
   static-json      serve stock JSON from memory: the ceiling for reads
   reset            drop the bench database and delete the bench's Redis keys
 
+Exit status: 0 done, 1 the work failed, 2 wrong usage or settings.
 Every setting is a flag and an environment variable; see "loadgen run -h".
 make bench (scripts/bench.sh) starts the system and runs loadgen run.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
-	// The first signal asks for a clean stop (the report of what ran is
-	// still written); a second one kills, as usual.
-	context.AfterFunc(ctx, stop)
-	code, err := run(ctx, os.Args[1:], os.Stdout, os.Getenv)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-	}
-	os.Exit(code)
+	program.MainCode(func(ctx context.Context, args []string) int {
+		// The first signal asks for a clean stop (the report of what ran
+		// is still written); a second one kills, as usual.
+		context.AfterFunc(ctx, func() { signal.Reset(os.Interrupt, syscall.SIGTERM) })
+		code, err := run(ctx, args, os.Stdout, os.Getenv)
+		if code != program.OK && err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+		}
+		return code
+	})
 }
 
-// run returns the exit status: 0 when everything passed, 1 when a check
-// failed or the run could not finish, 2 on wrong usage.
+// run runs one command and returns its exit status (internal/program).
 func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string) (int, error) {
 	if len(args) == 0 {
 		fmt.Fprint(out, usage)
-		return 2, nil
+		return program.BadUsage, nil
 	}
-	switch args[0] {
+	cmd, args := args[0], args[1:]
+	var err error
+	switch cmd {
 	case "run":
-		cfg, err := LoadRun(args[1:], getenv)
-		if err != nil {
-			return 2, err
-		}
-		log := applog.New(getenv("LOG_LEVEL"))
-		if cfg.CPUProfile != "" {
-			stop, err := profileCPU(cfg.CPUProfile)
-			if err != nil {
-				return 1, err
-			}
-			defer stop()
-		}
-		o, err := runLoad(ctx, cfg, log)
-		if o != nil && (len(o.phases) > 0 || len(o.steps) > 0) {
-			md, werr := writeReport(o, cfg.OutDir)
-			if werr != nil {
-				return 1, errors.Join(err, werr)
-			}
-			fmt.Fprint(out, md)
-			fmt.Fprintf(out, "\nreport: %s\n", cfg.OutDir)
-		}
-		if err != nil {
-			return 1, err
-		}
-		if !o.Pass() {
-			return 1, errors.New("FAIL: see the verdict")
-		}
-		fmt.Fprintln(out, "PASS")
-		return 0, nil
+		return runLoad(ctx, args, out, getenv)
 	case "naive-origin":
-		return serveCommand(ctx, args[1:], getenv, serveNaive)
-	case "static-json":
-		return serveCommand(ctx, args[1:], getenv, serveStatic)
-	case "reset":
-		if err := reset(ctx, args[1:], out, getenv); err != nil {
-			return exitFor(err), err
+		var cfg naiveorigin.ServerConfig
+		if cfg, err = naiveorigin.LoadServerConfig(args, getenv); err == nil {
+			err = naiveorigin.Serve(ctx, cfg, applog.New(cfg.LogLevel))
 		}
-		return 0, nil
+	case "static-json":
+		var cfg staticjson.Config
+		if cfg, err = staticjson.Load(args, getenv); err == nil {
+			err = staticjson.Serve(ctx, cfg)
+		}
+	case "reset":
+		var cfg benchreset.Config
+		if cfg, err = benchreset.Load(args, getenv); err == nil {
+			err = benchreset.Run(ctx, cfg, out)
+		}
 	case "-h", "--help", "help":
 		fmt.Fprint(out, usage)
-		return 0, nil
+	default:
+		fmt.Fprint(out, usage)
+		err = program.Usage(fmt.Errorf("unknown command %q", cmd))
 	}
-	fmt.Fprint(out, usage)
-	return 2, fmt.Errorf("unknown command %q", args[0])
+	return program.Code(err), err
 }
 
-// profileCPU profiles the tool itself: on a machine it shares with what
-// it measures, its own cost is part of every figure.
-func profileCPU(path string) (stop func(), err error) {
-	f, err := os.Create(path)
+// runLoad is `loadgen run`: the load test, its report folder (also of a
+// run that stopped early), and PASS or FAIL.
+func runLoad(ctx context.Context, args []string, out io.Writer, getenv func(string) string) (int, error) {
+	cfg, err := scenario.Load(args, getenv)
 	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
+		return program.Code(err), err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cpu profile: %w", err)
+	stopProfile, err := cpuprofile.Start(cfg.CPUProfile)
+	if err != nil {
+		return program.Failed, err
 	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
-}
-
-// usageError marks errors that are the caller's: exit status 2.
-type usageError struct{ error }
-
-func exitFor(err error) int {
-	var u usageError
-	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
-		return 2
+	defer stopProfile()
+	o, err := loadrun.Run(ctx, cfg, applog.New(getenv("LOG_LEVEL")))
+	if o != nil && o.Measured() {
+		md, werr := loadreport.Write(o, cfg.OutDir)
+		if werr != nil {
+			return program.Failed, errors.Join(err, werr)
+		}
+		fmt.Fprint(out, md)
+		fmt.Fprintf(out, "\nreport: %s\n", cfg.OutDir)
 	}
-	return 1
-}
-
-func serveCommand(ctx context.Context, args []string, getenv func(string) string, serve func(context.Context, []string, func(string) string) error) (int, error) {
-	if err := serve(ctx, args, getenv); err != nil {
-		return exitFor(err), err
+	if err != nil {
+		return program.Failed, err
 	}
-	return 0, nil
+	if !o.Pass() {
+		return program.Failed, errors.New("FAIL: see the verdict")
+	}
+	fmt.Fprintln(out, "PASS")
+	return program.OK, nil
 }
