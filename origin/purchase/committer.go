@@ -46,8 +46,12 @@ type CommitterOptions struct {
 	// this process at a time (default 4).
 	Shards int
 	// Window is how long a loop waits after the first purchase of a batch
-	// for others to join it (default 5ms). It bounds the row updates of a
-	// hot sku to about one per Window plus commit time.
+	// for others to join it. The default, 0, waits for nobody: a loop
+	// commits everything queued the moment its previous commit is done, so
+	// a lone purchase is committed at once and batches grow only under
+	// load, from the purchases that queued during the previous commit (a
+	// group commit). Either way a hot sku's row sees at most one update per
+	// commit of its loop.
 	Window time.Duration
 	// MaxBatch caps a batch (default 500).
 	MaxBatch int
@@ -83,8 +87,8 @@ func NewCommitter(db *mysqlstore.Store, redis *redisstock.Store, publish Publish
 	if o.Shards <= 0 {
 		o.Shards = 4
 	}
-	if o.Window <= 0 {
-		o.Window = 5 * time.Millisecond
+	if o.Window < 0 {
+		o.Window = 0
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 500
@@ -158,10 +162,26 @@ func (c *Committer) loop(shard string, ch chan *job) {
 			return
 		}
 		batch := []*job{first}
-		timer.Reset(c.opts.Window)
 		open := true
+		if c.opts.Window > 0 {
+			timer.Reset(c.opts.Window)
+		}
 	collect:
 		for len(batch) < c.opts.MaxBatch {
+			if c.opts.Window == 0 {
+				// Only what is already queued: nobody is waited for.
+				select {
+				case j, ok := <-ch:
+					if !ok {
+						open = false
+						break collect
+					}
+					batch = append(batch, j)
+					continue
+				default:
+					break collect
+				}
+			}
 			select {
 			case j, ok := <-ch:
 				if !ok {
@@ -173,7 +193,7 @@ func (c *Committer) loop(shard string, ch chan *job) {
 				break collect
 			}
 		}
-		if !timer.Stop() {
+		if c.opts.Window > 0 && !timer.Stop() {
 			select {
 			case <-timer.C:
 			default:
