@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"livecommerce/internal/clientip"
 	"livecommerce/internal/stock"
 	"livecommerce/origin/inventory"
 	"livecommerce/origin/stockread"
@@ -46,13 +48,18 @@ func (a *API) liveStock(c *fiber.Ctx) error {
 // is refused with 429. Reads that Redis answers are never charged, and one
 // request is charged at most once, whatever it reads.
 func (a *API) readBudget(c *fiber.Ctx) inventory.Gate {
-	key := a.limitKey(c)
+	// The client's key is worked out only when a read needs the database:
+	// on the hot path, a read the cache answers, it is never needed. Read
+	// here, not later, since the gate may run on another goroutine.
+	remote, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+	xff := strings.Clone(c.Get(fiber.HeaderXForwardedFor))
 	charged := false
 	return func() error {
 		if charged {
 			return nil
 		}
 		charged = true
+		key := clientip.LimitKey(a.trusted.Of(remote, xff))
 		if ok, wait := a.missLimit.Allow(key, time.Now()); !ok {
 			return rateLimited{seconds: ceilSeconds(wait)}
 		}
@@ -63,8 +70,8 @@ func (a *API) readBudget(c *fiber.Ctx) inventory.Gate {
 func sendAnswer(c *fiber.Ctx, ans *stockread.Answer) error {
 	c.Set(fiber.HeaderCacheControl, cachePolicy)
 	c.Set("CDN-Cache-Control", cachePolicy)
-	c.Set("Cache-Tag", strings.Join(ans.Tags, ","))
-	c.Set("xkey", strings.Join(ans.Tags, " "))
+	c.Set("Cache-Tag", ans.CacheTag)
+	c.Set("xkey", ans.XKey)
 	if ans.NotFound {
 		return c.Status(fiber.StatusNotFound).JSON(errorJSON("not_found", "not found"))
 	}

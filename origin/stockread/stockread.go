@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,15 @@ type Answer struct {
 	ETag     string
 	Tags     []string
 	NotFound bool
+	// The tags as the edges want them, joined once per answer rather than
+	// once per request: Cloudflare's Cache-Tag and Varnish's xkey.
+	CacheTag, XKey string
+}
+
+// tagged sets the answer's tags and their header forms.
+func (a *Answer) tagged(tags ...string) *Answer {
+	a.Tags, a.CacheTag, a.XKey = tags, strings.Join(tags, ","), strings.Join(tags, " ")
+	return a
 }
 
 type entry struct {
@@ -72,7 +82,7 @@ func (c *Cache) SKU(ctx context.Context, sku string, gate inventory.Gate) (*Answ
 	return c.get(ctx, "s:"+sku, gate, func(ctx context.Context, gate inventory.Gate) (*Answer, error) {
 		l, err := c.src.Level(ctx, sku, gate)
 		if errors.Is(err, stock.ErrNotFound) {
-			return &Answer{NotFound: true, Tags: []string{stock.SKUTag(sku)}}, nil
+			return (&Answer{NotFound: true}).tagged(stock.SKUTag(sku)), nil
 		}
 		if err != nil {
 			return nil, err
@@ -86,7 +96,7 @@ func (c *Cache) Live(ctx context.Context, liveID string, gate inventory.Gate) (*
 	return c.get(ctx, "l:"+liveID, gate, func(ctx context.Context, gate inventory.Gate) (*Answer, error) {
 		levels, err := c.src.LiveLevels(ctx, liveID, gate)
 		if errors.Is(err, stock.ErrNotFound) {
-			return &Answer{NotFound: true, Tags: []string{stock.LiveTag(liveID)}}, nil
+			return (&Answer{NotFound: true}).tagged(stock.LiveTag(liveID)), nil
 		}
 		if err != nil {
 			return nil, err
@@ -108,7 +118,7 @@ func build(v any, tags ...string) (*Answer, error) {
 	}
 	h := fnv.New64a()
 	h.Write(body)
-	return &Answer{Body: body, ETag: fmt.Sprintf(`"%016x"`, h.Sum64()), Tags: tags}, nil
+	return (&Answer{Body: body, ETag: fmt.Sprintf(`"%016x"`, h.Sum64())}).tagged(tags...), nil
 }
 
 func (c *Cache) get(ctx context.Context, key string, gate inventory.Gate, load func(context.Context, inventory.Gate) (*Answer, error)) (*Answer, error) {
