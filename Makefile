@@ -1,10 +1,10 @@
 # The front door for developers and CI. The work is done by the scripts in scripts/.
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench bench-step bench-go bench-feed lint build deps stop clean
+.PHONY: help run test bench bench-step bench-profile bench-go bench-feed lint build deps stop clean
 
 help: ## List the targets
-	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "  make %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 run: ## Run the whole system locally; Ctrl-C stops it
 	@bash scripts/run.sh
@@ -17,6 +17,9 @@ bench: ## Load-test the whole system on its own ports: the standard scenario, in
 
 bench-step: ## Like bench, but search for capacity: raise the purchase rate until p99 breaks
 	@bash scripts/bench.sh --step $(ARGS)
+
+bench-profile: ## Like bench, with a CPU profile of every service over the measured window, in the report's profiles/
+	@bash scripts/bench.sh --profile $(ARGS)
 
 bench-go: ## Run the Go benchmarks, closed loop (flags for go test: ARGS=...)
 	@bash scripts/bench-go.sh $(ARGS)

@@ -8,6 +8,10 @@
 # folder under .run/bench/ (summary.md, results.json, histograms/, latency.svg, the services'
 # logs); .run/bench/latest points to the newest. Every service is stopped at the end.
 #
+# The services' ops listeners (origins :19101 and :19104, stockfeed :19103, edge invalidator
+# :19102) are loadgen's default --ops-urls: with --profile (make bench-profile) loadgen takes a CPU
+# profile of each over every measured window of the system, into the report's profiles/.
+#
 # Extra arguments go to loadgen run, e.g. scripts/bench.sh --step for the capacity search, or
 # scripts/bench.sh --duration 10s --sse-clients 500 for a short run. Exit status: loadgen's (0 when
 # every check passed, 1 when one failed, 2 on wrong usage).

@@ -1,6 +1,6 @@
 // Package app is the edge invalidator's wiring: settings, NATS, the purge
 // backend (the local Varnish edge or Cloudflare), the purge pipeline and
-// the ops HTTP server (/healthz, /readyz, /metrics).
+// the ops HTTP server (/healthz, /readyz, /metrics, /debug/pprof/).
 package app
 
 import (
@@ -28,6 +28,7 @@ import (
 	"livecommerce/internal/depguard"
 	"livecommerce/internal/envflag"
 	"livecommerce/internal/natsconn"
+	"livecommerce/internal/opsserver"
 	"livecommerce/internal/stock"
 	"livecommerce/internal/stockstream"
 )
@@ -76,7 +77,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	var varnishURLs string
 	fs := flag.NewFlagSet("edge-invalidator", flag.ContinueOnError)
 	s := envflag.New(fs, getenv)
-	s.String(&c.Addr, "addr", "EDGE_INVALIDATOR_ADDR", ":9102", "ops HTTP address (/healthz, /readyz, /metrics)")
+	s.String(&c.Addr, "addr", "EDGE_INVALIDATOR_ADDR", "127.0.0.1:9102", "ops HTTP address (/healthz, /readyz, /metrics, /debug/pprof); loopback by default (:9102 in a pod)")
 	s.String(&c.NATSURL, "nats-url", "NATS_URL", nats.DefaultURL, "NATS server URL")
 	s.String(&c.NATSCreds, "nats-creds", "NATS_CREDS", "", "NATS .creds file (user JWT and seed) to sign in with (empty: none)")
 	s.Int(&c.StreamReplicas, "stream-replicas", "STOCK_STREAM_REPLICAS", 1, "replicas of the STOCK stream")
@@ -226,6 +227,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// This listener is the invalidator's ops listener: it has no public one.
+	mux.Handle(opsserver.ProfilerPath, opsserver.Profiler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)

@@ -1,8 +1,9 @@
 // Package opsserver serves a service's operational routes (/healthz,
-// /readyz with every dependency's state, /metrics) on a listener of its
-// own. Kept off the public listener, they never answer through the edge or
-// the CDN: the counters, breaker states and dependency names they carry are
-// for operators, Prometheus and the orchestrator's probes only.
+// /readyz with every dependency's state, /metrics, and Go's profiler under
+// /debug/pprof/) on a listener of its own. Kept off the public listener,
+// they never answer through the edge or the CDN: the counters, breaker
+// states, dependency names and profiles they carry are for operators,
+// Prometheus, the orchestrator's probes and the load test only.
 package opsserver
 
 import (
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,8 +34,8 @@ type Ready func(ctx context.Context) Report
 // checkTimeout bounds one readiness check.
 const checkTimeout = time.Second
 
-// Handler routes /healthz, /readyz and /metrics; anything else is 404, and
-// any method but GET and HEAD is 405.
+// Handler routes /healthz, /readyz, /metrics and the profiler
+// (Profiler); anything else is 404, and any method but GET and HEAD is 405.
 func Handler(reg *prometheus.Registry, ready Ready) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", getOnly(func(w http.ResponseWriter, _ *http.Request) {
@@ -54,9 +56,39 @@ func Handler(reg *prometheus.Registry, ready Ready) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "checks": rep.Checks})
 	}))
 	mux.Handle("/metrics", getOnly(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP))
+	mux.Handle(ProfilerPath, Profiler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "the ops listener serves /healthz, /readyz and /metrics")
+		writeError(w, http.StatusNotFound, "not_found", "the ops listener serves /healthz, /readyz, /metrics and /debug/pprof/")
 	})
+	return mux
+}
+
+// ProfilerPath is where Profiler is mounted.
+const ProfilerPath = "/debug/pprof/"
+
+// Profiler serves Go's profiles under ProfilerPath: the index, profile
+// (CPU, ?seconds=N, 30 by default), trace, symbol, and the named profiles
+// (heap, allocs, goroutine, block, mutex, threadcreate). It belongs on an
+// ops listener only: a profile shows the code's hot paths and a heap
+// profile can hold pieces of requests. The handlers are mounted one by
+// one rather than through the package's registration on
+// http.DefaultServeMux, which no server of this module serves. cmdline is
+// left out: a flag such as --mysql-dsn may carry a password. A CPU profile
+// may run longer than the listener's WriteTimeout: the handler moves its
+// own write deadline.
+func Profiler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(ProfilerPath, getOnly(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == ProfilerPath+"cmdline" {
+			writeError(w, http.StatusNotFound, "not_found", "cmdline is not served: flags may carry secrets")
+			return
+		}
+		pprof.Index(w, r)
+	}))
+	mux.Handle(ProfilerPath+"profile", getOnly(pprof.Profile))
+	mux.Handle(ProfilerPath+"trace", getOnly(pprof.Trace))
+	// Symbol takes the addresses to look up in a POST body.
+	mux.HandleFunc(ProfilerPath+"symbol", pprof.Symbol)
 	return mux
 }
 

@@ -59,7 +59,15 @@ func TestOpsRoutes(t *testing.T) {
 		{"DELETE", "/metrics", 405, `"invalid_request"`},
 		{"GET", "/", 404, `"not_found"`},
 		{"GET", "/v1/purchases", 404, `"not_found"`},
-		{"GET", "/debug/pprof/", 404, `"not_found"`},
+		{"GET", "/debug/pprof/", 200, "goroutine"},
+		{"GET", "/debug/pprof/heap?debug=1", 200, "heap profile"},
+		{"GET", "/debug/pprof/goroutine?debug=1", 200, "goroutine profile"},
+		{"GET", "/debug/pprof/allocs?debug=1", 200, "heap profile"},
+		{"GET", "/debug/pprof/symbol", 200, "num_symbols"},
+		{"GET", "/debug/pprof/cmdline", 404, `"not_found"`},
+		{"GET", "/debug/pprof/nonsense", 404, "Unknown profile"},
+		{"POST", "/debug/pprof/profile", 405, `"invalid_request"`},
+		{"DELETE", "/debug/pprof/heap", 405, `"invalid_request"`},
 	}
 	for _, tt := range tests {
 		status, _, body := get(tt.method, tt.path)
@@ -76,6 +84,29 @@ func TestOpsRoutes(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(body), &b); err != nil || status != 503 || b.Error.Code != "unavailable" || b.Checks["db"] != "down" || h.Get("Retry-After") == "" {
 		t.Errorf("not ready: got %d %s (Retry-After %q), want 503 unavailable naming the check", status, body, h.Get("Retry-After"))
+	}
+}
+
+// TestProfilerAnswersOnTheOpsListener takes a short CPU profile the way
+// the load test does: gzipped protobuf, which go tool pprof reads.
+func TestProfilerAnswersOnTheOpsListener(t *testing.T) {
+	s, err := opsserver.Listen("127.0.0.1:0", "OPS_ADDR", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Serve(opsserver.Handler(prometheus.NewRegistry(), func(context.Context) opsserver.Report { return opsserver.Report{} }))
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	res, err := http.Get("http://" + s.Addr() + "/debug/pprof/profile?seconds=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("CPU profile: got %d %.80q, want 200 and a gzip stream", res.StatusCode, b)
 	}
 }
 

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"livecommerce/loadtest/audience"
+	"livecommerce/loadtest/cpucost"
+	"livecommerce/loadtest/floor"
 	"livecommerce/loadtest/latencychart"
 	"livecommerce/loadtest/markdown"
 	"livecommerce/loadtest/opstats"
@@ -30,13 +34,13 @@ func Write(o *Outcome, dir string) (string, error) {
 			if op.Answered == 0 {
 				continue
 			}
-			name := filepath.Join("histograms", fileName(ph.Name+" "+op.Name)+".hgrm")
+			name := filepath.Join("histograms", FileName(ph.Name+" "+op.Name)+".hgrm")
 			if err := writeHistogram(filepath.Join(dir, name), op); err != nil {
 				return "", err
 			}
 		}
 		if ph.Feed != nil && ph.Feed.Lag.Answered > 0 {
-			name := filepath.Join("histograms", fileName(ph.Name+" "+scenario.OpEvent)+".hgrm")
+			name := filepath.Join("histograms", FileName(ph.Name+" "+scenario.OpEvent)+".hgrm")
 			if err := writeHistogram(filepath.Join(dir, name), ph.Feed.Lag); err != nil {
 				return "", err
 			}
@@ -58,7 +62,9 @@ func Write(o *Outcome, dir string) (string, error) {
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
 
-func fileName(s string) string {
+// FileName turns a phase's or an operation's name into a file name's
+// part: lower case, runs of anything but a-z and 0-9 as one dash.
+func FileName(s string) string {
 	return strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(s), "-"), "-")
 }
 
@@ -120,7 +126,7 @@ func writeCharts(dir string, o *Outcome) ([]string, error) {
 			charts = append(charts, struct {
 				file string
 				c    latencychart.Chart
-			}{"capacity-" + fileName(kind) + ".svg", c})
+			}{"capacity-" + FileName(kind) + ".svg", c})
 		}
 	} else if len(o.Phases) > 0 {
 		c := latencychart.Chart{Title: "Latency over time (p99 solid, p50 dashed; measured from each request's due time)"}
@@ -184,14 +190,21 @@ func writeJSON(path string, o *Outcome) error {
 	}
 	type phaseJSON struct {
 		Name             string
+		Target           cpucost.Target
 		Warmup, Duration string
 		Loads            []Load
 		Ops              []opJSON
 		Feed             *audience.Stats `json:",omitempty"`
 		CPU              []procstat.Group
+		CPUPerOperation  *costJSON `json:",omitempty"`
+		Profiles         []Profile `json:",omitempty"`
 	}
+	viaEdge := o.Config.PurchaseVia == "edge"
 	conph := func(p Phase) phaseJSON {
-		pj := phaseJSON{Name: p.Name, Warmup: p.Warmup.String(), Duration: p.Duration.String(), Loads: p.Loads, CPU: p.CPU}
+		pj := phaseJSON{Name: p.Name, Target: p.Target, Warmup: p.Warmup.String(), Duration: p.Duration.String(), Loads: p.Loads, CPU: p.CPU, Profiles: p.Profiles}
+		if t := p.Cost(viaEdge); len(t.Lines) > 0 {
+			pj.CPUPerOperation = toCostJSON(t)
+		}
 		for _, op := range p.Ops {
 			pj.Ops = append(pj.Ops, conv(op))
 		}
@@ -218,9 +231,10 @@ func writeJSON(path string, o *Outcome) error {
 		Pass     bool
 		Checks   []verdict.Check
 		Verdicts []verdict.Checklist
+		Floor    *floorJSON `json:",omitempty"`
 		Phases   []phaseJSON
 		Steps    []seriesJSON
-	}{Started: o.Started, Machine: o.Machine, Pass: o.Pass(), Checks: o.Checks, Verdicts: o.Verdicts}
+	}{Started: o.Started, Machine: o.Machine, Pass: o.Pass(), Checks: o.Checks, Verdicts: o.Verdicts, Floor: toFloorJSON(o)}
 	for _, p := range o.Phases {
 		out.Phases = append(out.Phases, conph(p))
 	}
@@ -236,4 +250,108 @@ func writeJSON(path string, o *Outcome) error {
 		return fmt.Errorf("results: %w", err)
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// costJSON is a phase's CPU per operation for tools, in µs.
+type costJSON struct {
+	WindowSeconds float64
+	Groups        []groupJSON
+	Operations    []costLineJSON
+}
+
+type groupJSON struct {
+	Group  string
+	Member bool // one of the measured system's processes
+	Cores  float64
+	Procs  []string
+}
+
+type costLineJSON struct {
+	Kind cpucost.Kind
+	// Count is the operations answered in the window.
+	Count int64
+	// MicrosByGroup is CPU per operation by group; a group in Bound
+	// served other kinds too, and its figure is an upper bound.
+	MicrosByGroup    map[string]float64
+	Bound            []string `json:",omitempty"`
+	SystemLowMicros  float64
+	SystemHighMicros float64
+	MachineMicros    float64
+	MachineBound     bool
+}
+
+func toCostJSON(t cpucost.Table) *costJSON {
+	cj := &costJSON{WindowSeconds: t.Window.Seconds()}
+	members := cpucost.Members(t.Target)
+	for _, u := range t.Usage {
+		cj.Groups = append(cj.Groups, groupJSON{Group: u.Group, Member: slices.Contains(members, u.Group), Cores: u.Cores, Procs: u.Procs})
+	}
+	for _, l := range t.Lines {
+		lj := costLineJSON{Kind: l.Kind, Count: l.Count, MicrosByGroup: map[string]float64{}, SystemLowMicros: l.SystemLow, SystemHighMicros: l.SystemHigh,
+			MachineMicros: l.Machine.Micros, MachineBound: l.Machine.Bound}
+		for g, c := range l.Groups {
+			lj.MicrosByGroup[g] = c.Micros
+			if c.Bound {
+				lj.Bound = append(lj.Bound, g)
+			}
+		}
+		slices.Sort(lj.Bound)
+		cj.Operations = append(cj.Operations, lj)
+	}
+	return cj
+}
+
+// floorJSON is the machine's floor for tools, in µs.
+type floorJSON struct {
+	EachSeconds float64
+	Probes      []probeJSON
+	// The least a purchase and a stock read can cost (absent when a probe
+	// it needs is missing), and every phase's operations against it.
+	Purchase, Read *floorCostJSON `json:",omitempty"`
+	Phases         []floorLine
+}
+
+type probeJSON struct {
+	Name, Detail, ServerGroup string
+	Ops                       int64
+	P50Micros, P99Micros      float64
+	ClientCPUMicros           float64
+	ServerCPUMicros           *float64 // absent when the server could not be told apart
+	MachineCPUMicros          float64
+	Err                       string `json:",omitempty"`
+}
+
+type floorCostJSON struct{ CPUMicros, LatencyMicros float64 }
+
+func toFloorJSON(o *Outcome) *floorJSON {
+	f := o.Floor
+	if f == nil {
+		return nil
+	}
+	fj := &floorJSON{EachSeconds: f.Each.Seconds()}
+	for _, p := range []floor.Probe{f.HTTP, f.Script, f.Commit} {
+		pj := probeJSON{Name: p.Name, Detail: p.Detail, ServerGroup: p.ServerGroup, Ops: p.Ops, P50Micros: durMicros(p.P50), P99Micros: durMicros(p.P99),
+			ClientCPUMicros: durMicros(p.ClientCPU), MachineCPUMicros: durMicros(p.MachineCPU), Err: p.Err}
+		if p.ServerSeen {
+			v := durMicros(p.ServerCPU)
+			pj.ServerCPUMicros = &v
+		}
+		fj.Probes = append(fj.Probes, pj)
+	}
+	if c, l, ok := f.Cost(cpucost.Purchase); ok {
+		fj.Purchase = &floorCostJSON{durMicros(c), durMicros(l)}
+	}
+	if c, l, ok := f.Cost(cpucost.Read); ok {
+		fj.Read = &floorCostJSON{durMicros(c), durMicros(l)}
+	}
+	for _, l := range floorLines(o) {
+		// JSON has no NaN: a figure that could not be had is 0.
+		for _, v := range []*float64{&l.CPULowMicros, &l.CPUHighMicros, &l.CPUTimesLow, &l.CPUTimesHigh, &l.LatencyTimes} {
+			if math.IsNaN(*v) || math.IsInf(*v, 0) {
+				*v = 0
+			}
+		}
+		fj.Phases = append(fj.Phases, l)
+	}
+	return fj
 }

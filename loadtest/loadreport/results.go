@@ -1,13 +1,17 @@
 // Package loadreport is what a load generator run found and its report
-// folder: summary.md (the verdict and every table), results.json (the
-// same figures for tools), the latency charts and each operation's full
-// histogram.
+// folder: summary.md (the verdict and every table, CPU per operation and
+// the machine's floor among them), results.json (the same figures for
+// tools), the latency charts and each operation's full histogram. The
+// services' CPU profiles are written into the folder's profiles/ during
+// the run; the report lists them.
 package loadreport
 
 import (
 	"time"
 
 	"livecommerce/loadtest/audience"
+	"livecommerce/loadtest/cpucost"
+	"livecommerce/loadtest/floor"
 	"livecommerce/loadtest/opstats"
 	"livecommerce/loadtest/procstat"
 	"livecommerce/loadtest/scenario"
@@ -24,6 +28,7 @@ type Outcome struct {
 	Steps    []Series // capacity search
 	Verdicts []verdict.Checklist
 	Checks   []verdict.Check // the run's own verdict lines: schedule, errors, targets, live pages
+	Floor    *floor.Floor    // the machine's floor, measured before the load (nil: not measured)
 }
 
 // Pass reports whether every check and invariant held.
@@ -56,6 +61,18 @@ func (o *Outcome) allPhases() []Phase {
 	return out
 }
 
+// hasProfiles reports whether any profile was taken.
+func (o *Outcome) hasProfiles() bool {
+	for _, ph := range o.allPhases() {
+		for _, pr := range ph.Profiles {
+			if pr.File != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Load is how one pacer kept its schedule.
 type Load struct {
 	Name         string
@@ -72,6 +89,7 @@ type Load struct {
 // Phase is one measured load.
 type Phase struct {
 	Name     string
+	Target   cpucost.Target // what the phase loaded: the system or a baseline
 	Start    time.Time
 	Warmup   time.Duration
 	Duration time.Duration
@@ -79,6 +97,32 @@ type Phase struct {
 	Ops      []opstats.Summary
 	Feed     *audience.Stats
 	CPU      []procstat.Group // per process name over the measured window
+	Profiles []Profile        // CPU profiles of the services over the measured window (--profile)
+}
+
+// Profile is one service's CPU profile over a phase's measured window.
+type Profile struct {
+	Service string
+	File    string // in the report folder; "" when it could not be taken
+	Seconds int64
+	Bytes   int64
+	Err     string `json:",omitempty"`
+}
+
+// Counts are the operations of each kind answered within the measured
+// window, which its CPU is charged to: purchases (resent ones included),
+// stock reads, and stock events the live pages read.
+func (p Phase) Counts() cpucost.Counts {
+	c := cpucost.Counts{cpucost.Purchase: p.load("purchases").Answered, cpucost.Read: p.load("stock reads").Answered}
+	if p.Feed != nil {
+		c[cpucost.Event] = p.Feed.Lag.Count
+	}
+	return c
+}
+
+// Cost is the phase's CPU per operation.
+func (p Phase) Cost(purchasesViaEdge bool) cpucost.Table {
+	return cpucost.Charge(p.Target, cpucost.Sum(p.CPU), p.Duration, p.Counts(), cpucost.Options{PurchasesViaEdge: purchasesViaEdge})
 }
 
 // Op returns the summary of the named operation.

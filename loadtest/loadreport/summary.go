@@ -62,6 +62,9 @@ func renderSummary(o *Outcome, charts []string) string {
 	if len(o.Steps) > 0 {
 		renderSteps(&d, o)
 	}
+	renderCost(&d, o)
+	renderFloor(&d, o)
+	renderProfiles(&d, o)
 	p("## Invariants")
 	p("")
 	for _, v := range o.Verdicts {
@@ -80,6 +83,9 @@ func renderSummary(o *Outcome, charts []string) string {
 		p("- `%s`: latency over time", c)
 	}
 	p("- `histograms/*.hgrm`: each operation's full latency distribution in HdrHistogram's percentile format, in milliseconds")
+	if o.hasProfiles() {
+		p("- `profiles/*.pb.gz`: the services' CPU profiles over each measured window of the system (`go tool pprof`)")
+	}
 	p("- `logs/`: the services' logs (when run by scripts/bench.sh)")
 	return d.String()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"livecommerce/loadtest/cpucost"
 	"livecommerce/loadtest/invariants"
 	"livecommerce/loadtest/ledger"
 	"livecommerce/loadtest/loadreport"
@@ -30,16 +31,16 @@ func (b *bench) capacity(ctx context.Context, o *loadreport.Outcome) error {
 		spec       func(rate float64) loadSpec
 	}{
 		{"system", "purchases", false, cfg.StepRates, t.BriefPurchaseP99, t.OursPurchaseP99, func(r float64) loadSpec {
-			return loadSpec{purchaseRate: r, purchaseURLs: cfg.PurchaseURLs(), led: led}
+			return loadSpec{target: cpucost.System, purchaseRate: r, purchaseURLs: cfg.PurchaseURLs(), led: led}
 		}},
 		{"naive baseline", "purchases", true, cfg.StepRates, t.BriefPurchaseP99, t.OursPurchaseP99, func(r float64) loadSpec {
-			return loadSpec{purchaseRate: r, purchaseURLs: []string{cfg.NaiveURL}, led: nled}
+			return loadSpec{target: cpucost.Naive, purchaseRate: r, purchaseURLs: []string{cfg.NaiveURL}, led: nled}
 		}},
 		{"system", "stock reads", false, cfg.StepReadRates, t.BriefReadP99, t.OursReadP99, func(r float64) loadSpec {
-			return loadSpec{readRate: r, reads: b.systemReads()}
+			return loadSpec{target: cpucost.System, readRate: r, reads: b.systemReads()}
 		}},
 		{"static server", "stock reads", true, cfg.StepReadRates, t.BriefReadP99, t.OursReadP99, func(r float64) loadSpec {
-			return loadSpec{readRate: r, reads: []readTarget{{name: scenario.OpReadStatic, bases: []string{cfg.StaticURL}, share: 1}}}
+			return loadSpec{target: cpucost.Static, readRate: r, reads: []readTarget{{name: scenario.OpReadStatic, bases: []string{cfg.StaticURL}, share: 1}}}
 		}},
 	}
 	for _, p := range plans {

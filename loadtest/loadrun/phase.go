@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"livecommerce/loadtest/audience"
+	"livecommerce/loadtest/cpucost"
 	"livecommerce/loadtest/lanes"
 	"livecommerce/loadtest/ledger"
 	"livecommerce/loadtest/loadreport"
@@ -46,6 +47,7 @@ type readTarget struct {
 // loadSpec is the load of one phase.
 type loadSpec struct {
 	name         string
+	target       cpucost.Target // what is loaded: the system or a baseline
 	purchaseRate float64
 	purchaseURLs []string // purchases go round robin over these
 	readRate     float64
@@ -76,7 +78,7 @@ func (b *bench) runPhase(ctx context.Context, spec loadSpec) (loadreport.Phase, 
 	start := time.Now().Add(100 * time.Millisecond)
 	measure := start.Add(spec.warmup)
 	end := measure.Add(spec.duration)
-	res := loadreport.Phase{Name: spec.name, Start: start, Warmup: spec.warmup, Duration: spec.duration}
+	res := loadreport.Phase{Name: spec.name, Target: spec.target, Start: start, Warmup: spec.warmup, Duration: spec.duration}
 	total := spec.warmup + spec.duration
 	grace := 5 * time.Second
 	var wg sync.WaitGroup
@@ -198,6 +200,23 @@ func (b *bench) runPhase(ctx context.Context, spec loadSpec) (loadreport.Phase, 
 	cpuOff := time.AfterFunc(time.Until(end), snap(&cpuEnd))
 	defer cpuOn.Stop()
 	defer cpuOff.Stop()
+	// The profiles cover the measured window of the system's phases: a
+	// baseline's load reaches none of the services profiled.
+	waitProfiles := func() {}
+	if b.cfg.Profile && spec.target == cpucost.System {
+		pctx, stopProfiles := context.WithCancel(ctx)
+		defer stopProfiles()
+		done := make(chan struct{})
+		profOn := time.AfterFunc(time.Until(measure), func() {
+			defer close(done)
+			res.Profiles = profileAll(pctx, b.cfg.OpsURLs, b.cfg.OutDir, spec.name, profileSeconds(spec.duration))
+		})
+		waitProfiles = func() {
+			if !profOn.Stop() {
+				<-done // started: wait for every profile
+			}
+		}
+	}
 	if spec.audience != nil {
 		on := time.AfterFunc(time.Until(measure), func() { spec.audience.Record(true) })
 		off := time.AfterFunc(time.Until(end), func() { spec.audience.Record(false) })
@@ -207,6 +226,7 @@ func (b *bench) runPhase(ctx context.Context, spec loadSpec) (loadreport.Phase, 
 	b.log.Info("phase started", "phase", spec.name, "purchases_per_s", spec.purchaseRate, "reads_per_s", spec.readRate,
 		"warmup", spec.warmup.String(), "duration", spec.duration.String())
 	wg.Wait()
+	waitProfiles()
 	for _, s := range stats {
 		res.Ops = append(res.Ops, s.Summary())
 	}

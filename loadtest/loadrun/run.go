@@ -1,7 +1,9 @@
 // Package loadrun runs `loadgen run`: it waits for the system under test,
-// sets up the sale through the admin API, plays the standard scenario (the
-// system, then the two baselines) or searches for capacity step by step,
-// checks the invariants, and returns what it found for the report.
+// measures the machine's floor, sets up the sale through the admin API,
+// plays the standard scenario (the system, then the two baselines) or
+// searches for capacity step by step, with the services' CPU profiles
+// over each measured window of the system when asked, checks the
+// invariants, and returns what it found for the report.
 package loadrun
 
 import (
@@ -19,6 +21,8 @@ import (
 
 	"livecommerce/internal/redisconn"
 	"livecommerce/loadtest/audience"
+	"livecommerce/loadtest/cpucost"
+	"livecommerce/loadtest/floor"
 	"livecommerce/loadtest/invariants"
 	"livecommerce/loadtest/ledger"
 	"livecommerce/loadtest/loadreport"
@@ -68,6 +72,14 @@ func Run(ctx context.Context, cfg scenario.Config, log *slog.Logger) (*loadrepor
 	if err := waitReady(ctx, []string{cfg.EdgeProbeURL()}, deadline, http.StatusOK, http.StatusNotFound); err != nil {
 		return nil, err
 	}
+	// The floor is measured on the idle system, before anything of the
+	// run reaches it.
+	log.Info("measuring the machine's floor")
+	fl := floor.Measure(ctx, floor.Targets{
+		HTTPBase: cfg.StaticURL, HTTPPath: "/v1/products/FLOOR/stock",
+		Redis: rdb, DB: db, Table: "floor_" + runID,
+	}, floorProbe)
+	o.Floor = &fl
 	log.Info("setting up the sale", "run", runID, "lives", len(plan.Lives), "skus", len(plan.SKUs))
 	if err := setUpSale(ctx, plan, cfg.OriginURLs[0], cfg.MerchantKey); err != nil {
 		return nil, err
@@ -84,6 +96,10 @@ func Run(ctx context.Context, cfg scenario.Config, log *slog.Logger) (*loadrepor
 	}
 	return o, err
 }
+
+// floorProbe is how long each probe of the floor runs: long enough for
+// /proc's 10 ms ticks to weigh a server's CPU to a few percent.
+const floorProbe = 600 * time.Millisecond
 
 // describeMachine says what the figures ran on: the machine, and the
 // versions of the servers measured.
@@ -167,7 +183,7 @@ func (b *bench) standard(ctx context.Context, o *loadreport.Outcome) error {
 		return err
 	}
 	sys, err := b.runPhase(ctx, loadSpec{
-		name: "system", purchaseRate: cfg.PurchaseRate, purchaseURLs: cfg.PurchaseURLs(),
+		name: "system", target: cpucost.System, purchaseRate: cfg.PurchaseRate, purchaseURLs: cfg.PurchaseURLs(),
 		readRate: cfg.ReadRate, reads: b.systemReads(),
 		warmup: cfg.Warmup, duration: cfg.Duration, led: led, audience: aud,
 	})
@@ -200,7 +216,7 @@ func (b *bench) standard(ctx context.Context, o *loadreport.Outcome) error {
 	if cfg.NaiveURL != "" && cfg.PurchaseRate > 0 {
 		nled := ledger.New()
 		naive, err := b.runPhase(ctx, loadSpec{
-			name: "naive baseline", purchaseRate: cfg.PurchaseRate, purchaseURLs: []string{cfg.NaiveURL},
+			name: "naive baseline", target: cpucost.Naive, purchaseRate: cfg.PurchaseRate, purchaseURLs: []string{cfg.NaiveURL},
 			warmup: baseWarm, duration: cfg.BaselineDuration, led: nled,
 		})
 		if err != nil {
@@ -218,7 +234,7 @@ func (b *bench) standard(ctx context.Context, o *loadreport.Outcome) error {
 	}
 	if cfg.StaticURL != "" && cfg.ReadRate > 0 {
 		static, err := b.runPhase(ctx, loadSpec{
-			name: "static baseline", readRate: cfg.ReadRate,
+			name: "static baseline", target: cpucost.Static, readRate: cfg.ReadRate,
 			reads:  []readTarget{{name: scenario.OpReadStatic, bases: []string{cfg.StaticURL}, share: 1}},
 			warmup: baseWarm, duration: cfg.BaselineDuration,
 		})

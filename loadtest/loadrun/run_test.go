@@ -65,6 +65,10 @@ func startSystem(t *testing.T) *testSystem {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One process holds the origin and the feed, and a process runs one
+	// CPU profile at a time: the feed's is left out. Nothing listens on
+	// port 1: a listener that is down.
+	ops := "origin-1=" + o.OpsURL + ",down=http://127.0.0.1:1"
 	return &testSystem{origin: o, env: map[string]string{
 		"LOADGEN_EDGE_URL":             o.URL,
 		"LOADGEN_ORIGIN_URLS":          o.URL,
@@ -72,6 +76,7 @@ func startSystem(t *testing.T) *testSystem {
 		"LOADGEN_NAIVE_URL":            serve(t, naive),
 		"LOADGEN_STATIC_URL":           serve(t, staticjson.NewApp()),
 		"LOADGEN_WAIT_URLS":            feed.URL + "/readyz",
+		"LOADGEN_OPS_URLS":             ops,
 		"MYSQL_DSN":                    o.Config.MySQLDSN,
 		"REDIS_ADDR":                   origintest.RedisAddr(),
 		"REDIS_PREFIX":                 o.Prefix,
@@ -119,7 +124,7 @@ func quietLog() *slog.Logger {
 // the report folder.
 func TestStandardRunPasses(t *testing.T) {
 	sys := startSystem(t)
-	cfg := sys.config(t)
+	cfg := sys.config(t, "--profile")
 	o, err := Run(t.Context(), cfg, quietLog())
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -148,12 +153,65 @@ func TestStandardRunPasses(t *testing.T) {
 	if f == nil || f.Connected != 12 || f.Converged != 12 || f.Events == 0 || f.Lag.Count == 0 {
 		t.Errorf("live pages: %+v", f)
 	}
-	for _, want := range []string{"**Verdict: PASS**", "| invariants: system under test | PASS |", "## Baselines", "the test machine"} {
+	for _, want := range []string{"**Verdict: PASS**", "| invariants: system under test | PASS |", "## Baselines", "the test machine",
+		"## CPU per operation", "## Physical floor", "## CPU profiles", "go tool pprof -top profiles/system-origin-1.pb.gz"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q", want)
 		}
 	}
 	checkReportFiles(t, cfg.OutDir)
+	checkProfiles(t, o, cfg.OutDir)
+	checkFloor(t, o)
+}
+
+// checkProfiles: the system's phase has a profile of the origin, and says
+// why the listener that is down has none; the baselines have none.
+func checkProfiles(t *testing.T, o *loadreport.Outcome, dir string) {
+	t.Helper()
+	for i, ph := range o.Phases {
+		if i > 0 {
+			if len(ph.Profiles) != 0 {
+				t.Errorf("%s: got %d profiles, want none (a baseline)", ph.Name, len(ph.Profiles))
+			}
+			continue
+		}
+		if len(ph.Profiles) != 2 || ph.Profiles[1].File != "" || !strings.Contains(ph.Profiles[1].Err, "127.0.0.1:1") {
+			t.Fatalf("%s: got profiles %+v, want the origin's, and an error for the listener that is down", ph.Name, ph.Profiles)
+		}
+		for _, p := range ph.Profiles[:1] {
+			b, err := os.ReadFile(filepath.Join(dir, p.File))
+			if p.Err != "" || err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b || int64(len(b)) != p.Bytes || p.Seconds != 2 {
+				t.Errorf("%s: got %+v (%v, %d bytes), want a gzipped profile of 2 s", p.Service, p, err, len(b))
+			}
+		}
+	}
+}
+
+// checkFloor: Redis and MariaDB are real; the static server runs in the
+// test's own process, so its CPU cannot be told from the client's.
+func checkFloor(t *testing.T, o *loadreport.Outcome) {
+	t.Helper()
+	f := o.Floor
+	if f == nil {
+		t.Fatal("no floor measured")
+	}
+	if !f.HTTP.OK() || f.HTTP.ServerSeen || !f.Script.OK() || !f.Commit.OK() || f.Commit.P50 <= 0 {
+		t.Errorf("floor: got %+v", *f)
+	}
+	var n int
+	if err := sqlDB(t, o).QueryRow("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE 'floor\\_%'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("scratch tables left: %d (%v), want none", n, err)
+	}
+}
+
+func sqlDB(t *testing.T, o *loadreport.Outcome) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("mysql", o.Config.MySQLDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 func checkReportFiles(t *testing.T, dir string, charts ...string) {

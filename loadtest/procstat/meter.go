@@ -93,6 +93,18 @@ func machineJiffies() (jiffies, error) {
 	return j, nil
 }
 
+// MachineBusy is the CPU time all CPUs together have spent busy since
+// boot (everything but idle and iowait, interrupts included): the
+// difference of two readings is what the whole machine spent between
+// them, whichever process, or none, it is charged to.
+func MachineBusy() (time.Duration, error) {
+	j, err := machineJiffies()
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(j.busy) * time.Second / ticksPerSecond, nil
+}
+
 // Meter measures a process, this process and the whole machine over the
 // same stretch of time: on a shared machine, what the others use matters
 // as much as what the two processes measured use.

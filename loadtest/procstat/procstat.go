@@ -78,6 +78,13 @@ func RSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("procstat: pid %d: no VmRSS (a zombie?)", pid)
 }
 
+// SelfCPU is the CPU this process has used so far, user and system, all
+// threads together; finer than the ticks of /proc.
+func SelfCPU() time.Duration {
+	u, s := selfCPU()
+	return u + s
+}
+
 // selfCPU is the CPU this process has used so far, all threads together.
 func selfCPU() (user, sys time.Duration) {
 	var ru syscall.Rusage

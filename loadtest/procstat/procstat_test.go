@@ -149,3 +149,27 @@ func TestThisProcess(t *testing.T) {
 		t.Error("OpenFileLimit: got 0")
 	}
 }
+
+func TestMachineBusyAndSelfCPURise(t *testing.T) {
+	skipUnlessLinux(t)
+	m0, err := MachineBusy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0 := SelfCPU()
+	for deadline := time.Now().Add(50 * time.Millisecond); time.Now().Before(deadline); {
+	}
+	m1, err := MachineBusy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1 := SelfCPU(); s1 <= s0 {
+		t.Errorf("SelfCPU: got %v then %v after spinning 50 ms, want it to rise", s0, s1)
+	}
+	if m0 <= 0 || m1 < m0 {
+		t.Errorf("MachineBusy: got %v then %v, want a positive count that never falls", m0, m1)
+	}
+	if a := Take(); a.Time().IsZero() || time.Since(a.Time()) > time.Minute {
+		t.Errorf("Snapshot.Time: got %v, want now", a.Time())
+	}
+}

@@ -43,6 +43,9 @@ func Take() Snapshot {
 	return s
 }
 
+// Time is when the snapshot was taken.
+func (s Snapshot) Time() time.Time { return s.at }
+
 // Group is the CPU the processes of one name used over some time.
 type Group struct {
 	Name  string

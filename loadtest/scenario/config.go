@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +35,10 @@ type Config struct {
 	NaiveURL   string   // the naive baseline's purchase API ("" skips it)
 	StaticURL  string   // the static JSON server ("" skips it)
 	WaitURLs   []string // more readiness URLs to wait for before the load (the feed's, the invalidator's)
+	// OpsURLs are the ops listeners of the services under test, each
+	// named for the files of its profiles.
+	OpsURLs []OpsListener
+	Profile bool // take a CPU profile of every ops listener over each measured window of the system
 
 	MySQLDSN    string // the database of record of the system under test (and the baseline's tables)
 	RedisAddr   string
@@ -75,6 +81,12 @@ type Config struct {
 	CPUProfile string // where to write the tool's own CPU profile ("" = none)
 }
 
+// OpsListener is one service's ops listener.
+type OpsListener struct {
+	Name string // the service, as profile file names show it: origin-1
+	URL  string // http://host:port, on loopback
+}
+
 // Targets are the p99 bounds a run is judged by: the brief's and the
 // team's own.
 type Targets struct {
@@ -99,13 +111,17 @@ const (
 	maxSKUsLive   = 100
 	maxInFlight   = 100_000
 	maxStepRates  = 30
+	maxOps        = 16
 )
+
+// DefaultOpsURLs are scripts/bench.sh's ops listeners.
+const DefaultOpsURLs = "origin-1=http://127.0.0.1:19101,origin-2=http://127.0.0.1:19104,stockfeed=http://127.0.0.1:19103,edge-invalidator=http://127.0.0.1:19102"
 
 // Load reads the flags and environment of `loadgen run`; its errors are
 // usage errors (program.Usage), each naming its setting.
 func Load(args []string, getenv func(string) string) (Config, error) {
 	var c Config
-	var origins, steps, readSteps, waits string
+	var origins, steps, readSteps, waits, ops string
 	var seed int
 	fs := flag.NewFlagSet("loadgen run", flag.ContinueOnError)
 	s := envflag.New(fs, getenv)
@@ -115,6 +131,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	s.String(&c.NaiveURL, "naive-url", "LOADGEN_NAIVE_URL", "http://127.0.0.1:18090", "the naive MySQL-only baseline (empty: skip it)")
 	s.String(&c.StaticURL, "static-url", "LOADGEN_STATIC_URL", "http://127.0.0.1:18091", "the static JSON server, the ceiling for reads (empty: skip it)")
 	s.String(&waits, "wait-urls", "LOADGEN_WAIT_URLS", "http://127.0.0.1:18081/readyz,http://127.0.0.1:19102/readyz", "readiness URLs to wait for besides the origins', the edge's and the baselines' (empty: none)")
+	s.String(&ops, "ops-urls", "LOADGEN_OPS_URLS", DefaultOpsURLs, "ops listeners of the services under test, as name=http://host:port, comma-separated: where --profile takes its CPU profiles")
+	s.Bool(&c.Profile, "profile", "LOADGEN_PROFILE", false, "take a CPU profile of every service of LOADGEN_OPS_URLS over each measured window of the system, into the report's profiles/")
 	s.String(&c.MySQLDSN, "mysql-dsn", "MYSQL_DSN", "root@tcp(127.0.0.1:3306)/lc_bench?parseTime=true", "database of record of the system under test, for the invariant check")
 	s.String(&c.RedisAddr, "redis-addr", "REDIS_ADDR", "127.0.0.1:6379", "Redis of the system under test")
 	redisconn.Bind(s, &c.Redis)
@@ -152,6 +170,8 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	s.String(&c.CPUProfile, "cpuprofile", "LOADGEN_CPUPROFILE", "", "write the load generator's own CPU profile to this file")
 	err := s.Parse(args)
 	c.OriginURLs, c.WaitURLs = splitList(origins), splitList(waits)
+	var opsErr error
+	c.OpsURLs, opsErr = parseOps(ops)
 	if c.OutDir == "" {
 		// A new folder per run: a report is never written over another.
 		c.OutDir = filepath.Join(".run", "bench", time.Now().UTC().Format("20060102T150405Z"))
@@ -172,7 +192,39 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if seed < 0 {
 		stepErr = errors.Join(stepErr, errors.New("LOADGEN_SEED: must not be negative"))
 	}
-	return c, program.Usage(errors.Join(err, stepErr, c.validate()))
+	return c, program.Usage(errors.Join(err, stepErr, opsErr, c.validate()))
+}
+
+// opsName is what a service's name may be: it becomes part of a file's.
+var opsName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// parseOps reads LOADGEN_OPS_URLS: name=http://host:port pairs on
+// loopback, names unique.
+func parseOps(s string) ([]OpsListener, error) {
+	parts := splitList(s)
+	if len(parts) > maxOps {
+		return nil, fmt.Errorf("LOADGEN_OPS_URLS: at most %d", maxOps)
+	}
+	var out []OpsListener
+	var errs []error
+	for _, p := range parts {
+		name, u, ok := strings.Cut(p, "=")
+		name, u = strings.TrimSpace(name), strings.TrimSpace(u)
+		if !ok || !opsName.MatchString(name) {
+			errs = append(errs, fmt.Errorf("LOADGEN_OPS_URLS: %.80q is not name=http://host:port with a name of a-z 0-9 - (at most 32)", p))
+			continue
+		}
+		if err := loopback.CheckURL("LOADGEN_OPS_URLS", u); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if slices.ContainsFunc(out, func(o OpsListener) bool { return o.Name == name }) {
+			errs = append(errs, fmt.Errorf("LOADGEN_OPS_URLS: %q named twice", name))
+			continue
+		}
+		out = append(out, OpsListener{Name: name, URL: strings.TrimSuffix(u, "/")})
+	}
+	return out, errors.Join(errs...)
 }
 
 func splitList(s string) []string {
@@ -286,6 +338,7 @@ func (c *Config) validate() error {
 	check(c.PurchaseConnections >= 1 && c.PurchaseConnections <= 10_000, "LOADGEN_PURCHASE_CONNECTIONS: must be between 1 and 10000")
 	check(c.MaxInFlight >= 1 && c.MaxInFlight <= maxInFlight, "LOADGEN_MAX_IN_FLIGHT: must be between 1 and %d", maxInFlight)
 	check(c.OutDir != "" && !strings.ContainsRune(c.OutDir, 0) && filepath.Clean(c.OutDir) != "/", "LOADGEN_OUT: a folder other than /")
+	check(!c.Profile || len(c.OpsURLs) > 0, "LOADGEN_OPS_URLS: LOADGEN_PROFILE needs at least one ops listener")
 	check(len(c.Machine) <= 200 && !strings.ContainsAny(c.Machine, "\r\n|"), "LOADGEN_MACHINE: one line of at most 200 bytes, no |")
 	return errors.Join(errs...)
 }

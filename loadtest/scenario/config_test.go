@@ -231,6 +231,26 @@ func TestLoadRefusesBadValues(t *testing.T) {
 		{"LOADGEN_STEP", "maybe"},
 		{"MYSQL_DSN", "root@tcp(127.0.0.1:3306)/"},
 		{"MYSQL_DSN", "not a dsn"},
+		{"LOADGEN_OPS_URLS", "origin-1=http://10.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", "origin-1=http://example.com:19101"},
+		{"LOADGEN_OPS_URLS", "origin-1=https://127.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", "origin-1=http://127.0.0.1:19101/debug/pprof/profile"},
+		{"LOADGEN_OPS_URLS", "origin-1=http://127.0.0.1:19101/?seconds=600"},
+		{"LOADGEN_OPS_URLS", "origin-1=http://u:p@127.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", "origin-1=http://127.0.0.1:0"},
+		{"LOADGEN_OPS_URLS", "http://127.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", "=http://127.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", "../../etc=http://127.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", "a/b=http://127.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", "Origin=http://127.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", "-x=http://127.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", "two words=http://127.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", "x\r\ny=http://127.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", strings.Repeat("n", 33) + "=http://127.0.0.1:19101"},
+		{"LOADGEN_OPS_URLS", "a=http://127.0.0.1:1,a=http://127.0.0.1:2"},
+		{"LOADGEN_OPS_URLS", "a==http://127.0.0.1:1"},
+		{"LOADGEN_OPS_URLS", strings.Repeat("a=http://127.0.0.1:1,", 17)},
+		{"LOADGEN_PROFILE", "perhaps"},
 	}
 	for _, tc := range tests {
 		_, err := Load(nil, runEnv(tc.env, tc.value))
@@ -250,6 +270,55 @@ func TestLoadRefusesBadValues(t *testing.T) {
 			t.Errorf("%s: got error %v, want one naming %s", tc.flag, err, tc.env)
 		}
 	}
+}
+
+func TestLoadOpsURLs(t *testing.T) {
+	c := defaultRunConfig(t)
+	want := []OpsListener{
+		{"origin-1", "http://127.0.0.1:19101"}, {"origin-2", "http://127.0.0.1:19104"},
+		{"stockfeed", "http://127.0.0.1:19103"}, {"edge-invalidator", "http://127.0.0.1:19102"},
+	}
+	if !slices.Equal(c.OpsURLs, want) || c.Profile {
+		t.Errorf("defaults: got %v, profile %v; want scripts/bench.sh's %v, profile off", c.OpsURLs, c.Profile, want)
+	}
+	c, err := Load([]string{"--profile"}, runEnv("LOADGEN_OPS_URLS", " a=http://localhost:1/ , b-2=http://[::1]:2 "))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want = []OpsListener{{"a", "http://localhost:1"}, {"b-2", "http://[::1]:2"}}
+	if !slices.Equal(c.OpsURLs, want) || !c.Profile {
+		t.Errorf("got %v, profile %v; want %v, profile on", c.OpsURLs, c.Profile, want)
+	}
+	// No ops listener is fine, unless profiles are asked for.
+	if _, err := Load(nil, runEnv("LOADGEN_OPS_URLS", " , ")); err != nil {
+		t.Errorf("no ops listeners without --profile: %v", err)
+	}
+	if _, err := Load([]string{"--ops-urls=", "--profile"}, runEnv()); err == nil || !strings.Contains(err.Error(), "LOADGEN_OPS_URLS") {
+		t.Errorf("--profile without ops listeners: got %v, want an error naming LOADGEN_OPS_URLS", err)
+	}
+}
+
+func FuzzParseOps(f *testing.F) {
+	for _, seed := range []string{DefaultOpsURLs, "", "a=http://127.0.0.1:1", "a=b=c", "=,=,", "x=http://[::1]:65535/", "é=http://127.0.0.1:1"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ops, err := parseOps(s)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, o := range ops {
+			// A name becomes part of a file name in the report folder.
+			if !opsName.MatchString(o.Name) || seen[o.Name] || strings.ContainsAny(o.Name, "/.\\") {
+				t.Errorf("parseOps(%q): accepted name %q", s, o.Name)
+			}
+			seen[o.Name] = true
+			if !strings.HasPrefix(o.URL, "http://") || strings.HasSuffix(o.URL, "/") {
+				t.Errorf("parseOps(%q): accepted URL %q", s, o.URL)
+			}
+		}
+	})
 }
 
 func TestLoadOutDefaultsToANewFolder(t *testing.T) {
