@@ -5,10 +5,15 @@
 // stream sequence number it was stored under). A change after a quiet
 // spell is sent at once; during a burst, changes are sent at most once per
 // coalescing window, one event per sku with the newest version: a viewer
-// needs the current count, not every step to it. Each
-// viewer has a bounded queue; fan-out never blocks, and a viewer whose
-// queue is full is cut off rather than allowed to hold memory or slow the
-// others.
+// needs the current count, not every step to it.
+//
+// Each window's changes are encoded once, as a Frame every viewer of the
+// live shares, and one goroutine per live writes them out (fanout.go): to
+// each viewer that keeps up, straight to its socket without waiting, all
+// the windows since its last write in one system call. A viewer whose
+// socket is full gets the rest from its own goroutine, through a bounded
+// queue; fan-out never blocks, and a viewer whose queue is full is cut off
+// rather than allowed to hold memory or slow the others.
 //
 // Event ids are "{sku}:{version}" of the change they carry. Every instance
 // reads the same stream, so an id names one stream position everywhere:
@@ -47,11 +52,49 @@ const recentCap = 1024
 // events. Frames are shared by every viewer of a live and never modified.
 type Frame struct {
 	Data []byte
+	// chunk is Data framed as one HTTP/1.1 chunk, in the same array (Data
+	// is a slice of it), so that no viewer frames it again.
+	chunk []byte
 	// Events is the number of SSE events in Data.
 	Events int
 	// Changed holds the commit time of each stock change in Data, for the
 	// delivery-lag histogram; snapshots leave it empty.
 	Changed []time.Time
+	seq     uint64 // the live's window it was flushed in (the first one, when merged)
+	windows int    // coalescing windows it carries: the unit of a viewer's queue
+}
+
+// Bytes is what goes on the wire: Data, as one HTTP/1.1 chunk when
+// chunked. An empty frame is nothing at all (an empty chunk would end the
+// response).
+func (f *Frame) Bytes(chunked bool) []byte {
+	if chunked {
+		return f.chunk
+	}
+	return f.Data
+}
+
+// chunkRoom is the room kept in front of a frame's data for its chunk
+// size line: up to 16 hex digits and CRLF.
+const chunkRoom = 18
+
+// newFrameBuf starts a frame's array, with room for the chunk size line.
+func newFrameBuf(size int) []byte { return make([]byte, chunkRoom, chunkRoom+size+2) }
+
+// finish sets f's Data and chunk from b, an array from newFrameBuf with
+// the data appended.
+func (f *Frame) finish(b []byte) {
+	n := len(b) - chunkRoom
+	b = slices.Grow(b, 2) // the chunk's CRLF, in the same array
+	f.Data = b[chunkRoom:len(b):len(b)]
+	if n == 0 {
+		return
+	}
+	var size [chunkRoom]byte
+	line := append(strconv.AppendInt(size[:0], int64(n), 16), '\r', '\n')
+	start := chunkRoom - len(line)
+	copy(b[start:], line)
+	f.chunk = append(b, '\r', '\n')[start:]
 }
 
 type entry struct {
@@ -82,7 +125,10 @@ type Hub struct {
 	armed     bool // a flush is scheduled
 	lastFlush time.Time
 	snapshot  *Frame // cached until the next applied change
-	clients   map[*Client]struct{}
+	clients   []*Client
+	nextSeq   uint64   // the seq of the next window flushed
+	outbox    []*Frame // flushed, not yet taken by the fan-out
+	kick      chan struct{}
 	ready     chan struct{}
 	isReady   bool
 	epoch     string // identity of the stream the state came from
@@ -94,7 +140,7 @@ func newHub(liveID string, window time.Duration, queue int, m *Metrics) *Hub {
 		state:   map[string]entry{},
 		recent:  map[key]uint64{},
 		pending: map[string]entry{},
-		clients: map[*Client]struct{}{},
+		kick:    make(chan struct{}, 1),
 		ready:   make(chan struct{}),
 	}
 }
@@ -172,12 +218,15 @@ func (h *Hub) Begin(epoch string) {
 	clear(h.recent)
 	h.ring, h.ringHead = h.ring[:0], 0
 	h.cursor, h.newest, h.snapshot = 0, key{}, nil
+	clear(h.outbox)
+	h.outbox = h.outbox[:0]
 	if h.isReady {
 		h.isReady = false
 		h.ready = make(chan struct{})
 	}
-	for c := range h.clients {
-		h.cutLocked(c, ReasonResync)
+	// From the last, so that each cut removes the slice's last element.
+	for i := len(h.clients) - 1; i >= 0; i-- {
+		h.cutLocked(h.clients[i], ReasonResync)
 	}
 }
 
@@ -218,7 +267,8 @@ func (h *Hub) flush() {
 	h.flushLocked()
 }
 
-// flushLocked sends the pending changes to every viewer, in stream order.
+// flushLocked encodes the pending changes, in stream order, into the
+// window's frame, and hands it to the fan-out for every viewer.
 func (h *Hub) flushLocked() {
 	h.armed = false
 	h.lastFlush = time.Now()
@@ -231,29 +281,33 @@ func (h *Hub) flushLocked() {
 	}
 	clear(h.pending)
 	f := encodeChanges(entries)
-	for c := range h.clients {
-		select {
-		case c.queue <- f:
-		default:
-			h.cutLocked(c, ReasonSlow)
-		}
+	f.seq, f.windows = h.nextSeq, 1
+	h.nextSeq++
+	if len(h.clients) == 0 {
+		return
+	}
+	h.outbox = append(h.outbox, f)
+	select {
+	case h.kick <- struct{}{}:
+	default: // the fan-out is due to look already
 	}
 }
 
 // join adds a viewer. Its first frame is computed under the same lock as
-// every flush, so nothing falls between it and the queue.
+// every flush, so nothing falls between it and the windows it is sent.
 func (h *Hub) join(lastEventID string) (*Client, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.state) == 0 {
 		return nil, ErrUnknownLive
 	}
-	c := &Client{hub: h, queue: make(chan *Frame, h.queue), cut: make(chan struct{})}
+	c := newClient(h, h.nextSeq)
 	c.First = h.resumeLocked(lastEventID)
 	if c.First == nil {
 		c.First = h.snapshotLocked()
 	}
-	h.clients[c] = struct{}{}
+	c.idx = len(h.clients)
+	h.clients = append(h.clients, c)
 	h.metrics.clients.Inc()
 	return c, nil
 }
@@ -299,31 +353,45 @@ func (h *Hub) snapshotLocked() *Frame {
 	if err != nil {
 		panic(err) // plain structs of strings, numbers and times
 	}
-	var b strings.Builder
-	b.Grow(len(body) + 100)
-	fmt.Fprintf(&b, "id: %s\nevent: snapshot\ndata: %s\n\n", formatID(h.newest), body)
-	h.snapshot = &Frame{Data: []byte(b.String()), Events: 1}
+	b := newFrameBuf(len(body) + 100)
+	b = append(b, "id: "...)
+	b = append(b, formatID(h.newest)...)
+	b = append(b, "\nevent: snapshot\ndata: "...)
+	b = append(b, body...)
+	b = append(b, "\n\n"...)
+	h.snapshot = &Frame{Events: 1}
+	h.snapshot.finish(b)
 	return h.snapshot
 }
 
 func (h *Hub) cutLocked(c *Client, reason string) {
-	if _, ok := h.clients[c]; !ok {
+	if !h.removeLocked(c) {
 		return
 	}
-	delete(h.clients, c)
 	c.reason = reason
 	close(c.cut)
-	h.metrics.clients.Dec()
 	h.metrics.dropped.WithLabelValues(reason).Inc()
 }
 
 func (h *Hub) leave(c *Client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.clients[c]; ok {
-		delete(h.clients, c)
-		h.metrics.clients.Dec()
+	h.removeLocked(c)
+}
+
+// removeLocked takes c out of the viewers, reporting whether it was one.
+func (h *Hub) removeLocked(c *Client) bool {
+	if c.idx < 0 {
+		return false
 	}
+	last := len(h.clients) - 1
+	h.clients[c.idx] = h.clients[last]
+	h.clients[c.idx].idx = c.idx
+	h.clients[last] = nil
+	h.clients = h.clients[:last]
+	c.idx = -1
+	h.metrics.clients.Dec()
+	return true
 }
 
 // encodeChanges writes one stock event per entry, in stream order.
@@ -338,7 +406,7 @@ func encodeChanges(entries []entry) *Frame {
 		return 0
 	})
 	f := &Frame{Events: len(entries), Changed: make([]time.Time, len(entries))}
-	var b []byte
+	b := newFrameBuf(200 * len(entries))
 	for i, e := range entries {
 		body, err := json.Marshal(e.level)
 		if err != nil {
@@ -351,7 +419,7 @@ func encodeChanges(entries []entry) *Frame {
 		b = append(b, "\n\n"...)
 		f.Changed[i] = e.level.UpdatedAt
 	}
-	f.Data = b
+	f.finish(b)
 	return f
 }
 

@@ -43,7 +43,7 @@ type Source interface {
 // Options tune Lives. Zero values take the defaults in parentheses.
 type Options struct {
 	Window      time.Duration // coalescing window (50ms)
-	QueueLen    int           // frames a viewer may fall behind before it is cut (64)
+	QueueLen    int           // windows a viewer may fall behind before it is cut (64)
 	Linger      time.Duration // how long a live stays followed after its last viewer left (0: stop at once)
 	JoinTimeout time.Duration // longest a viewer waits for a live's history (5s)
 	MaxLives    int           // lives followed at once (1000)
@@ -175,8 +175,12 @@ func (ls *Lives) startLocked(liveID string) *run {
 	r := &run{liveID: liveID, hub: newHub(liveID, ls.opt.Window, ls.opt.QueueLen, ls.metrics), cancel: cancel}
 	ls.runs[liveID] = r
 	ls.metrics.lives.Inc()
-	ls.wg.Add(1)
+	ls.wg.Add(2)
 	go ls.follow(ctx, r)
+	go func() {
+		defer ls.wg.Done()
+		r.hub.fanOut(ctx)
+	}()
 	return r
 }
 
@@ -264,48 +268,4 @@ func (ls *Lives) Close() {
 	ls.mu.Unlock()
 	ls.cancel()
 	ls.wg.Wait()
-}
-
-// Client is one viewer of a live.
-type Client struct {
-	hub     *Hub
-	queue   chan *Frame
-	cut     chan struct{}
-	reason  string
-	release func()
-	once    sync.Once
-
-	// First is what the viewer gets before any queued frame: a snapshot,
-	// or the changes since its Last-Event-ID (possibly none).
-	First *Frame
-}
-
-// Frames delivers the live's changes.
-func (c *Client) Frames() <-chan *Frame { return c.queue }
-
-// Cut is closed when the feed disconnects the viewer; Reason says why.
-func (c *Client) Cut() <-chan struct{} { return c.cut }
-
-// Reason is why the viewer was cut; read it after Cut is closed.
-func (c *Client) Reason() string {
-	c.hub.mu.Lock()
-	defer c.hub.mu.Unlock()
-	return c.reason
-}
-
-// Disconnect cuts the viewer for reason (a no-op if it was already cut or
-// has left).
-func (c *Client) Disconnect(reason string) {
-	c.hub.mu.Lock()
-	defer c.hub.mu.Unlock()
-	c.hub.cutLocked(c, reason)
-}
-
-// Leave removes the viewer; call it once the stream has ended, however it
-// ended. It is safe to call more than once.
-func (c *Client) Leave() {
-	c.once.Do(func() {
-		c.hub.leave(c)
-		c.release()
-	})
 }

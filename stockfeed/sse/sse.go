@@ -6,7 +6,9 @@
 // handler validates the request and joins the live on net/http as usual,
 // then takes the connection over (Hijack) and hands it to one small
 // goroutine of its own, which writes the response in HTTP/1.1 chunked
-// encoding straight to the socket, one writev per batch of frames.
+// encoding straight to the socket. The live's fan-out (package hub) writes
+// each window to every viewer that keeps up, through the same socket,
+// without waiting; the stream's goroutine writes the rest.
 // net/http's goroutine and its read and write buffers for the connection
 // are released; fasthttp's stream writer would keep a worker, a pipe and
 // buffers per stream (see the README's measurement). Nothing reads the
@@ -221,33 +223,43 @@ func (s *Streams) untrack(c *hub.Client) {
 }
 
 // pump writes until the viewer goes away, falls behind, or the instance
-// drains.
+// drains. It writes the first frame, then hands the connection to the
+// live's fan-out, and writes only what the fan-out could not: windows
+// queued while the viewer's socket was full (all that wait in one write),
+// heartbeats, and the goodbye.
 func (s *Streams) pump(w *wire, c *hub.Client) {
+	defer func() {
+		if c.Close() != nil {
+			w.broken = true // a chunk was left half written
+		}
+	}()
 	if err := w.write(s.cfg.WriteTimeout, s.retryLine(), c.First.Data); err != nil {
 		return
 	}
+	c.Wrote(time.Now())
 	s.metrics.Caught(c.First)
+	c.Attach(w, w.chunked)
 
 	heartbeat := time.NewTimer(s.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	var batch [8]*hub.Frame
 	var parts [8][]byte
 	for {
-		select {
-		case f := <-c.Frames():
-			// Whatever else is already queued goes in the same write.
-			n := 0
-			batch[n], parts[n] = f, f.Data
-			for n++; n < len(batch); n++ {
-				select {
-				case f := <-c.Frames():
-					batch[n], parts[n] = f, f.Data
-					continue
-				default:
-				}
+		// Whatever waits is written, several windows to a write, before
+		// the connection goes back to the fan-out.
+		for {
+			n, off, err := c.Take(batch[:])
+			if err != nil {
+				return // the fan-out's write failed
+			}
+			if n == 0 {
 				break
 			}
-			err := w.write(s.cfg.WriteTimeout, parts[:n]...)
+			for i, f := range batch[:n] {
+				parts[i] = f.Bytes(w.chunked)
+			}
+			parts[0] = parts[0][off:]
+			err = w.send(s.cfg.WriteTimeout, parts[:n]...)
 			now := time.Now()
 			for i := range n {
 				if err == nil {
@@ -258,15 +270,32 @@ func (s *Streams) pump(w *wire, c *hub.Client) {
 			if err != nil {
 				return
 			}
-			heartbeat.Reset(s.cfg.Heartbeat)
+			c.Wrote(now)
+		}
+		select {
+		case <-c.Wake():
 		case <-heartbeat.C:
+			// Only after a silence: the fan-out's writes count too.
+			if idle := time.Since(c.LastWrite()); idle < s.cfg.Heartbeat {
+				heartbeat.Reset(s.cfg.Heartbeat - idle)
+				continue
+			}
+			heartbeat.Reset(s.cfg.Heartbeat)
+			if !c.Hold() {
+				continue // windows wait: they are written instead
+			}
 			if err := w.write(s.cfg.WriteTimeout, heartbeatLine); err != nil {
 				return
 			}
-			heartbeat.Reset(s.cfg.Heartbeat)
+			c.Wrote(time.Now())
 		case <-c.Cut():
 			// Best effort: a viewer cut for being slow is probably not
-			// reading, so this gets one short chance.
+			// reading, so this gets one short chance. A window the fan-out
+			// left half written is finished first, so the chunks stay whole;
+			// if it cannot be, nothing more can be written.
+			if err := w.send(time.Second, c.Close()); err != nil {
+				return
+			}
 			_ = w.write(time.Second, s.retryLine(), goodbye(c.Reason()))
 			return
 		case <-w.gone:

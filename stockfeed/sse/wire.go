@@ -5,15 +5,17 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 )
 
 // wire is a hijacked connection carrying one event stream.
 type wire struct {
 	conn    net.Conn
-	chunked bool   // HTTP/1.1 chunked encoding; HTTP/1.0 gets the body until close
-	head    []byte // the status line and headers, sent with the first write
-	size    []byte // scratch for a chunk's size line
+	raw     syscall.RawConn // conn's descriptor, for writes that must not wait; nil if it has none
+	chunked bool            // HTTP/1.1 chunked encoding; HTTP/1.0 gets the body until close
+	head    []byte          // the status line and headers, sent with the first write
+	size    []byte          // scratch for a chunk's size line
 	parts   [12][]byte
 	broken  bool // a write failed part-way: the chunk framing cannot be finished
 	// gone is closed when the viewer hangs up or sends anything at all:
@@ -49,6 +51,11 @@ func hijack(w http.ResponseWriter, r *http.Request) (*wire, error) {
 	}
 	head.WriteString("\r\n")
 	w2 := &wire{conn: conn, chunked: chunked, head: head.Bytes(), gone: make(chan struct{})}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			w2.raw = raw
+		}
+	}
 	go w2.watch()
 	return w2, nil
 }
@@ -88,15 +95,66 @@ func (w *wire) write(timeout time.Duration, parts ...[]byte) error {
 			bufs = append(bufs, crlf)
 		}
 	}
+	return w.writeBufs(timeout, bufs)
+}
+
+// send writes bytes already framed for this response (a hub.Frame's
+// Bytes) in one system call, or fails once timeout has passed.
+func (w *wire) send(timeout time.Duration, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n == 0 {
+		return nil
+	}
+	return w.writeBufs(timeout, append(net.Buffers(w.parts[:0]), parts...))
+}
+
+func (w *wire) writeBufs(timeout time.Duration, bufs net.Buffers) error {
+	defer clear(w.parts[:])
 	if err := w.conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
-	_, err := bufs.WriteTo(w.conn)
-	clear(w.parts[:])
+	if _, err := bufs.WriteTo(w.conn); err != nil {
+		w.broken = true
+		return err
+	}
+	return nil
+}
+
+// TryWrite writes what the socket takes of p at once, without waiting
+// and without the connection's deadline: the live's fan-out calls it for
+// every viewer in turn and must not stall on one. The stream's goroutine
+// writes the rest (hub.Client). A connection that offers no file
+// descriptor takes nothing, and every window goes through that goroutine.
+func (w *wire) TryWrite(p []byte) (int, error) {
+	if w.raw == nil {
+		return 0, nil
+	}
+	var n int
+	var werr error
+	err := w.raw.Control(func(fd uintptr) {
+		for {
+			n, werr = syscall.Write(int(fd), p)
+			if werr != syscall.EINTR {
+				return
+			}
+		}
+	})
+	if n < 0 {
+		n = 0
+	}
+	if werr == syscall.EAGAIN {
+		werr = nil // full: the rest is written by waiting for the socket
+	}
+	if err == nil {
+		err = werr
+	}
 	if err != nil {
 		w.broken = true
 	}
-	return err
+	return n, err
 }
 
 // close ends the response properly where it can and closes the
