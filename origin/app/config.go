@@ -87,7 +87,7 @@ func LoadServe(args []string, getenv func(string) string) (Config, error) {
 	s.Int(&c.MySQLMaxConns, "mysql-max-conns", "MYSQL_MAX_CONNS", 32, "MySQL connection pool size")
 	s.Duration(&c.MicroCacheTTL, "microcache-ttl", "MICROCACHE_TTL", 200*time.Millisecond, "how long a stock read is reused in process (at most 250ms)")
 	s.Duration(&c.PurchaseTimeout, "purchase-timeout", "PURCHASE_TIMEOUT", 2*time.Second, "longest a buyer waits for a purchase's outcome")
-	s.Duration(&c.BatchWindow, "order-batch-window", "ORDER_BATCH_WINDOW", 0, "how long an order batch waits for company (0: none; a batch takes what queued during the previous commit)")
+	s.Duration(&c.BatchWindow, "order-batch-window", "ORDER_BATCH_WINDOW", 5*time.Millisecond, "shortest time between the starts of two commits of one writer loop: an idle loop commits a purchase at once, a busy one at most once per window (caps a hot sku's row updates; 0: no cap)")
 	s.Int(&c.BatchShards, "order-shards", "ORDER_SHARDS", 4, "order writer loops (a sku always uses the same one)")
 	s.Duration(&c.CommitTimeout, "order-commit-timeout", "ORDER_COMMIT_TIMEOUT", 1500*time.Millisecond, "longest one order batch transaction may take, retries included")
 	s.Duration(&c.IdempotencyTTL, "idempotency-ttl", "IDEMPOTENCY_TTL", 24*time.Hour, "how long Redis keeps a finished purchase's answer for replays (the database remembers the key forever)")

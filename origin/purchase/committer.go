@@ -45,13 +45,14 @@ type CommitterOptions struct {
 	// one, so its product row is only ever updated by one transaction of
 	// this process at a time (default 4).
 	Shards int
-	// Window is how long a loop waits after the first purchase of a batch
-	// for others to join it. The default, 0, waits for nobody: a loop
-	// commits everything queued the moment its previous commit is done, so
-	// a lone purchase is committed at once and batches grow only under
-	// load, from the purchases that queued during the previous commit (a
-	// group commit). Either way a hot sku's row sees at most one update per
-	// commit of its loop.
+	// Window is the shortest time between the starts of two commits of one
+	// loop (default 5ms). A purchase that finds its loop idle for longer is
+	// committed at once, with whatever else is queued: nobody is waited
+	// for when nobody is coming. Under load a loop commits at most once
+	// per Window, and the batch is what queued meanwhile. That caps the
+	// updates of a hot sku's row at one per Window per origin, which keeps
+	// a multi-primary Galera cluster's certification conflicts on that row
+	// rare. 0 removes the cap: commits go back to back.
 	Window time.Duration
 	// MaxBatch caps a batch (default 500).
 	MaxBatch int
@@ -88,7 +89,7 @@ func NewCommitter(db *mysqlstore.Store, redis *redisstock.Store, publish Publish
 		o.Shards = 4
 	}
 	if o.Window < 0 {
-		o.Window = 0
+		o.Window = 5 * time.Millisecond
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 500
@@ -156,59 +157,66 @@ func (c *Committer) loop(shard string, ch chan *job) {
 	defer c.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var lastStart time.Time
 	for {
 		first, ok := <-ch
 		if !ok {
 			return
 		}
-		batch := []*job{first}
-		open := true
-		if c.opts.Window > 0 {
-			timer.Reset(c.opts.Window)
-		}
-	collect:
-		for len(batch) < c.opts.MaxBatch {
-			if c.opts.Window == 0 {
-				// Only what is already queued: nobody is waited for.
-				select {
-				case j, ok := <-ch:
-					if !ok {
-						open = false
-						break collect
-					}
-					batch = append(batch, j)
-					continue
-				default:
-					break collect
-				}
-			}
-			select {
-			case j, ok := <-ch:
-				if !ok {
-					open = false
-					break collect
-				}
-				batch = append(batch, j)
-			case <-timer.C:
-				break collect
-			}
-		}
-		if c.opts.Window > 0 && !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+		batch, open := c.collect(ch, first, c.opts.Window-time.Since(lastStart), timer)
 		c.batchSize.WithLabelValues(shard).Observe(float64(len(batch)))
+		lastStart = time.Now()
 		c.commit(batch)
 		if !open {
-			// Drain whatever was queued before the close.
-			for j := range ch {
-				c.commit([]*job{j})
-			}
+			// The channel is closed and empty: Close closes it only once no
+			// purchase can be submitted, and everything queued before was
+			// collected above.
 			return
 		}
 	}
+}
+
+// collect builds a batch from first: it takes what is queued at once, and
+// waits up to wait (when positive) for more. open is false once the
+// channel was found closed.
+func (c *Committer) collect(ch chan *job, first *job, wait time.Duration, timer *time.Timer) (batch []*job, open bool) {
+	batch = []*job{first}
+	if wait > 0 {
+		timer.Reset(wait)
+		defer func() {
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}()
+	}
+	for len(batch) < c.opts.MaxBatch {
+		if wait <= 0 {
+			select {
+			case j, ok := <-ch:
+				if !ok {
+					return batch, false
+				}
+				batch = append(batch, j)
+				continue
+			default:
+				return batch, true
+			}
+		}
+		select {
+		case j, ok := <-ch:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, j)
+		case <-timer.C:
+			// Time's up: take only what is queued now.
+			wait = 0
+		}
+	}
+	return batch, true
 }
 
 func (c *Committer) commit(batch []*job) {

@@ -664,14 +664,13 @@ func TestRegressionVersionsSurviveRebuilds(t *testing.T) {
 
 // TestRegressionReconcileSparesInFlightPurchase (M2): the origin's own
 // reconcile sweep looks at a sku while the last unit's purchase is still in
-// flight (a 1 s batch window, then a second waiting for the product row).
-// It must not give that unit back: afterwards Redis agrees with the
-// database and the sku reads sold_out.
+// flight (its batch waiting 1.2 s for the product row, within the commit
+// timeout). It must not give that unit back: afterwards Redis agrees with
+// the database and the sku reads sold_out.
 func TestRegressionReconcileSparesInFlightPurchase(t *testing.T) {
 	t.Parallel()
 	const sku = "RC1"
 	e := origintest.Start(t, origintest.Options{Tweak: func(c *app.Config) {
-		c.BatchWindow = time.Second
 		c.PurchaseTimeout = 10 * time.Second // alice waits for her answer
 		// A sweep every second cannot miss a purchase in flight for two.
 		c.ReconcileEvery = time.Second
@@ -679,9 +678,9 @@ func TestRegressionReconcileSparesInFlightPurchase(t *testing.T) {
 	e.SetUpLive("RC", "", origintest.Product{SKU: sku, Stock: 1, PerBuyerLimit: 1})
 	db := openDB(t, e.Config.MySQLDSN)
 
-	// Another session holds the product row, so the batch waits for it
-	// after its window: the purchase stays in flight about 2 s, longer
-	// than a short settle pause between reconcile's two looks.
+	// Another session holds the product row, so the batch waits for it:
+	// the purchase stays in flight about 1.2 s, past a sweep's start (one
+	// a second).
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tx, err := db.BeginTx(ctx, nil)
@@ -698,7 +697,7 @@ func TestRegressionReconcileSparesInFlightPurchase(t *testing.T) {
 	if !waitFor(800*time.Millisecond, func() bool { rem, ok := e.RedisRemaining(sku); return ok && rem == 0 }) {
 		t.Fatalf("alice's purchase was not admitted in Redis within 800ms")
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(1200 * time.Millisecond)
 	if err := tx.Rollback(); err != nil {
 		t.Fatalf("release the product row: %v", err)
 	}
@@ -712,7 +711,7 @@ func TestRegressionReconcileSparesInFlightPurchase(t *testing.T) {
 		t.Errorf("alice's purchase of the last unit: got %s, want 201", a)
 	}
 	// Long enough for a sweep that looked while the purchase was in flight
-	// to take its second look (the origin pauses 4.5 s between them here)
+	// to take its second look (the origin pauses about 3.5 s between them here)
 	// and act.
 	for end := time.Now().Add(6 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		s := readDB(t, db, sku)
