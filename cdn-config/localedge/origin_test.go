@@ -18,6 +18,12 @@ import (
 // of one sku, whatever their status.
 func originStockReads(t testing.TB, o *origintest.Env) int64 {
 	t.Helper()
+	return originCount(t, o, func(line string) bool { return strings.Contains(line, `route="/v1/products/`) })
+}
+
+// originCount sums the origin's request counts on the routes keep says.
+func originCount(t testing.TB, o *origintest.Env, keep func(line string) bool) int64 {
+	t.Helper()
 	res, err := http.Get(o.OpsURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +34,7 @@ func originStockReads(t testing.TB, o *origintest.Env) int64 {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "http_request_duration_seconds_count{") || !strings.Contains(line, `route="/v1/products/`) {
+		if !strings.HasPrefix(line, "http_request_duration_seconds_count{") || !keep(line) {
 			continue
 		}
 		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
@@ -41,6 +47,13 @@ func originStockReads(t testing.TB, o *origintest.Env) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// originRequests is how many requests the origin's own metrics counted,
+// on every route but the load balancer's probe (/readyz).
+func originRequests(t testing.TB, o *origintest.Env) int64 {
+	t.Helper()
+	return originCount(t, o, func(line string) bool { return !strings.Contains(line, `route="/readyz"`) })
 }
 
 // TestEdgeOffloadsTheOrigin sends 5,000 reads of one sku through the edge
