@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -161,15 +159,7 @@ func TestSlowViewerStreamStaysWhole(t *testing.T) {
 	for i := range skus {
 		pub.Level(feedtest.Level("HALF", fmt.Sprintf("sku-%02d", i), 1000, 1))
 	}
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
-	}}
-	conn, err := d.Dial("tcp", strings.TrimPrefix(feed.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET /v1/lives/HALF/events HTTP/1.1\r\nHost: feed\r\n\r\n")
+	conn := dialNonReader(t, feed.URL, "HALF")
 	fast := watch(t, feedtest.Dial(t, feed.URL, "HALF", ""))
 	waitFor(t, 10*time.Second, "both viewers connected", func() bool { return feed.Streams() == 2 })
 

@@ -425,15 +425,7 @@ func TestSlowClientIsCut(t *testing.T) {
 
 	// The slow viewer asks for the stream with a tiny receive buffer and
 	// then never reads.
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
-	}}
-	conn, err := d.Dial("tcp", strings.TrimPrefix(feed.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET /v1/lives/SLOW/events HTTP/1.1\r\nHost: feed\r\n\r\n")
+	dialNonReader(t, feed.URL, "SLOW")
 
 	fast := watch(t, feedtest.Dial(t, feed.URL, "SLOW", ""))
 	waitFor(t, 10*time.Second, "both viewers connected", func() bool { return feed.Streams() == 2 })
@@ -693,4 +685,21 @@ func TestStreamReplaced(t *testing.T) {
 	if snap := decodeSnapshot(t, b.Data); len(snap.Products) != 1 || snap.Products[0].Version != 4 {
 		t.Errorf("snapshot after the resync = %+v, want A at version 4", snap.Products)
 	}
+}
+
+// dialNonReader asks for a live's stream with a tiny receive buffer and
+// never reads it: the slowest viewer there is. The connection closes when
+// the test ends.
+func dialNonReader(t *testing.T, feedURL, live string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(feedURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /v1/lives/%s/events HTTP/1.1\r\nHost: feed\r\n\r\n", live)
+	return conn
 }
