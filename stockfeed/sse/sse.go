@@ -11,11 +11,11 @@
 // without waiting; the stream's goroutine writes the rest.
 // net/http's goroutine and its read and write buffers for the connection
 // are released; fasthttp's stream writer would keep a worker, a pipe and
-// buffers per stream (see the README's measurement). Nothing reads the
+// buffers per stream (see docs/performance.md). Nothing reads the
 // connection after the request but a tiny watcher that notices the viewer
-// hanging up (an EventSource sends nothing more). Each stream writes from
-// its own goroutine, so a viewer whose socket is full stalls only itself;
-// the hub cuts it once its queue is full.
+// hanging up (an EventSource sends nothing more). A viewer whose socket
+// is full is written by its own goroutine, under a deadline, so it stalls
+// only itself; the hub cuts it once its queue is full.
 package sse
 
 import (

@@ -101,11 +101,7 @@ func (w *wire) write(timeout time.Duration, parts ...[]byte) error {
 // send writes bytes already framed for this response (a hub.Frame's
 // Bytes) in one system call, or fails once timeout has passed.
 func (w *wire) send(timeout time.Duration, parts ...[]byte) error {
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
-	if n == 0 {
+	if len(parts) == 0 {
 		return nil
 	}
 	return w.writeBufs(timeout, append(net.Buffers(w.parts[:0]), parts...))
@@ -128,6 +124,11 @@ func (w *wire) writeBufs(timeout time.Duration, bufs net.Buffers) error {
 // every viewer in turn and must not stall on one. The stream's goroutine
 // writes the rest (hub.Client). A connection that offers no file
 // descriptor takes nothing, and every window goes through that goroutine.
+//
+// RawConn.Control does not take the descriptor's write lock: what keeps
+// this write from overlapping the stream goroutine's is hub.Client, which
+// calls TryWrite only under its lock while the viewer is not slow, and
+// marks it slow before that goroutine writes.
 func (w *wire) TryWrite(p []byte) (int, error) {
 	if w.raw == nil {
 		return 0, nil
