@@ -183,7 +183,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	settle := cfg.BatchWindow + 2*cfg.CommitTimeout + 500*time.Millisecond
 	auto := reconcile.NewAuto(d.DB, d.Stock, d.Publisher, log, cfg.ReconcileEvery, settle)
 	committer := purchase.NewCommitter(d.DB, d.Stock, d.Publisher, auto, d.Registry, log, purchase.CommitterOptions{
-		Shards: cfg.BatchShards, Window: cfg.BatchWindow, CommitTimeout: cfg.CommitTimeout,
+		Shards: cfg.BatchShards, Window: cfg.BatchWindow, BusyRate: cfg.BatchBusyRate, CommitTimeout: cfg.CommitTimeout,
 	})
 	api, err := httpapi.New(httpapi.Config{
 		PurchaseTimeout: cfg.PurchaseTimeout,

@@ -40,6 +40,7 @@ type Config struct {
 	PurchaseTimeout time.Duration
 	BatchWindow     time.Duration
 	BatchShards     int
+	BatchBusyRate   float64
 	CommitTimeout   time.Duration
 	ReconcileEvery  time.Duration
 	IdempotencyTTL  time.Duration
@@ -87,8 +88,9 @@ func LoadServe(args []string, getenv func(string) string) (Config, error) {
 	s.Int(&c.MySQLMaxConns, "mysql-max-conns", "MYSQL_MAX_CONNS", 32, "MySQL connection pool size")
 	s.Duration(&c.MicroCacheTTL, "microcache-ttl", "MICROCACHE_TTL", 200*time.Millisecond, "how long a stock read is reused in process (at most 250ms)")
 	s.Duration(&c.PurchaseTimeout, "purchase-timeout", "PURCHASE_TIMEOUT", 2*time.Second, "longest a buyer waits for a purchase's outcome")
-	s.Duration(&c.BatchWindow, "order-batch-window", "ORDER_BATCH_WINDOW", 5*time.Millisecond, "shortest time between the starts of two commits of one writer loop: an idle loop commits a purchase at once, a busy one at most once per window (caps a hot sku's row updates; 0: no cap)")
-	s.Int(&c.BatchShards, "order-shards", "ORDER_SHARDS", 4, "order writer loops (a sku always uses the same one)")
+	s.Duration(&c.BatchWindow, "order-batch-window", "ORDER_BATCH_WINDOW", 20*time.Millisecond, "shortest time between the starts of two commits of a busy writer loop (see ORDER_BATCH_BUSY_RATE): its batch is what queued meanwhile (also caps a hot sku's row updates; 0: commits back to back)")
+	s.Float(&c.BatchBusyRate, "order-batch-busy-rate", "ORDER_BATCH_BUSY_RATE", 200, "purchases/s reaching a writer loop from which it waits for company, up to the batch window; below it a purchase is committed at once (0: always wait)")
+	s.Int(&c.BatchShards, "order-shards", "ORDER_SHARDS", 1, "order writer loops (a sku always uses the same one)")
 	s.Duration(&c.CommitTimeout, "order-commit-timeout", "ORDER_COMMIT_TIMEOUT", 1500*time.Millisecond, "longest one order batch transaction may take, retries included")
 	s.Duration(&c.IdempotencyTTL, "idempotency-ttl", "IDEMPOTENCY_TTL", 24*time.Hour, "how long Redis keeps a finished purchase's answer for replays (the database remembers the key forever)")
 	s.Duration(&c.ReconcileEvery, "reconcile-interval", "RECONCILE_INTERVAL", time.Minute, "how often every sku's Redis counters are compared with the database (0 = only when drift is seen)")
@@ -161,6 +163,9 @@ func (c Config) validateServe() error {
 	}
 	if c.IdempotencyTTL < time.Minute || c.IdempotencyTTL > 30*24*time.Hour {
 		errs = append(errs, errors.New("IDEMPOTENCY_TTL: must be between 1m and 720h"))
+	}
+	if !(c.BatchBusyRate >= 0 && c.BatchBusyRate <= 1e6) {
+		errs = append(errs, errors.New("ORDER_BATCH_BUSY_RATE: must be between 0 and 1000000"))
 	}
 	if c.BatchShards < 1 || c.BatchShards > 64 {
 		errs = append(errs, errors.New("ORDER_SHARDS: must be between 1 and 64"))

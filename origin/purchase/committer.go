@@ -43,17 +43,23 @@ type job struct {
 type CommitterOptions struct {
 	// Shards is the number of writer loops; a sku always goes to the same
 	// one, so its product row is only ever updated by one transaction of
-	// this process at a time (default 4).
+	// this process at a time (default 1: one loop gathers the largest
+	// batches, and a batch already commits many skus in one transaction).
 	Shards int
-	// Window is the shortest time between the starts of two commits of one
-	// loop (default 5ms). A purchase that finds its loop idle for longer is
-	// committed at once, with whatever else is queued: nobody is waited
-	// for when nobody is coming. Under load a loop commits at most once
-	// per Window, and the batch is what queued meanwhile. That caps the
-	// updates of a hot sku's row at one per Window per origin, which keeps
-	// a multi-primary Galera cluster's certification conflicts on that row
-	// rare. 0 removes the cap: commits go back to back.
+	// Window is the shortest time between the starts of two commits of a
+	// busy loop (default 20ms): one that receives at least BusyRate
+	// purchases a second. A busy loop commits at most once per Window, and
+	// the batch is what queued meanwhile, so a batch grows with the load
+	// and its cost is shared by more purchases. It also caps the updates of
+	// a hot sku's row at one per Window per origin, which keeps a
+	// multi-primary Galera cluster's certification conflicts on that row
+	// rare. 0 removes the wait: commits go back to back.
 	Window time.Duration
+	// BusyRate is the arrival rate, in purchases a second per loop, from
+	// which a loop waits for company (default 200). Below it, a purchase
+	// is committed at once with whatever else is queued: nobody is waited
+	// for when nobody is coming. 0 makes every loop busy.
+	BusyRate float64
 	// MaxBatch caps a batch (default 500).
 	MaxBatch int
 	// CommitTimeout bounds one batch transaction, retries included
@@ -86,10 +92,13 @@ type Committer struct {
 // NewCommitter starts the writer loops. Close stops them after draining.
 func NewCommitter(db *mysqlstore.Store, redis *redisstock.Store, publish Publisher, drift DriftReporter, reg prometheus.Registerer, log *slog.Logger, o CommitterOptions) *Committer {
 	if o.Shards <= 0 {
-		o.Shards = 4
+		o.Shards = 1
 	}
 	if o.Window < 0 {
-		o.Window = 5 * time.Millisecond
+		o.Window = 20 * time.Millisecond
+	}
+	if o.BusyRate < 0 {
+		o.BusyRate = 200
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 500
@@ -157,15 +166,15 @@ func (c *Committer) loop(shard string, ch chan *job) {
 	defer c.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	var lastStart time.Time
+	p := pace{window: c.opts.Window, busyRate: c.opts.BusyRate}
 	for {
 		first, ok := <-ch
 		if !ok {
 			return
 		}
-		batch, open := c.collect(ch, first, c.opts.Window-time.Since(lastStart), timer)
+		batch, open := c.collect(ch, first, p.wait(time.Now()), timer)
 		c.batchSize.WithLabelValues(shard).Observe(float64(len(batch)))
-		lastStart = time.Now()
+		p.started(time.Now(), len(batch))
 		c.commit(batch)
 		if !open {
 			// The channel is closed and empty: Close closes it only once no
