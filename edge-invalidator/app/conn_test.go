@@ -98,7 +98,7 @@ func TestRunWithNATSCreds(t *testing.T) {
 		Status: stock.SoldOut, Version: 1, UpdatedAt: time.Now()}))
 	pctx, pcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer pcancel()
-	if _, err := js.Publish(pctx, stock.Subject("LC", "C1"), ev); err != nil {
+	if _, err := js.Publish(pctx, stock.StatusSubject("LC", "C1"), ev); err != nil {
 		t.Fatal(err)
 	}
 	until(t, 5*time.Second, "a purge at the edge", func() bool { return len(edge.got()) > 0 })

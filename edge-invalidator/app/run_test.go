@@ -138,7 +138,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := js.Publish(ctx, stock.Subject("L1", "A1"), ev); err != nil {
+	if _, err := js.Publish(ctx, stock.StatusSubject("L1", "A1"), ev); err != nil {
 		t.Fatal(err)
 	}
 	until(t, 5*time.Second, "a purge at the edge", func() bool { return len(edge.got()) > 0 })

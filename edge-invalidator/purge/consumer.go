@@ -28,9 +28,12 @@ const ConsumerName = "edge-invalidator"
 // and MaxDeliver is unlimited because a purge is never given up.
 func ConsumerConfig(name string, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:       name,
-		Description:   "Purges the CDN by cache tag when a sku's status changes.",
-		FilterSubject: stock.SubjectPrefix + ".>",
+		Durable:     name,
+		Description: "Purges the CDN by cache tag when a sku's status changes.",
+		// Only the events that may change a status: the origins copy
+		// those to the status subjects, so the invalidator is not sent
+		// every sale of every sku.
+		FilterSubject: stock.StatusSubjectPrefix + ".>",
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       ackWait,
@@ -72,7 +75,7 @@ func (c *consumer) run(ctx context.Context) {
 
 func (c *consumer) readOnce(ctx context.Context) error {
 	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	cons, err := c.js.CreateOrUpdateConsumer(tctx, stockstream.Name, c.cfg)
+	cons, err := c.ensure(tctx)
 	cancel()
 	if err != nil {
 		return err
@@ -103,6 +106,28 @@ func (c *consumer) readOnce(ctx context.Context) error {
 	}
 }
 
+// ensure creates the durable consumer or brings it to c.cfg. A consumer
+// left by an older invalidator that read every event has another filter,
+// which NATS before 2.10 cannot change in place: it is replaced, and the
+// new one starts with new events (what was missed meanwhile is older than
+// the edge's TTL).
+func (c *consumer) ensure(ctx context.Context) (jetstream.Consumer, error) {
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, stockstream.Name, c.cfg)
+	if err == nil {
+		return cons, nil
+	}
+	old, ierr := c.js.Consumer(ctx, stockstream.Name, c.cfg.Durable)
+	if ierr != nil || old.CachedInfo().Config.FilterSubject == c.cfg.FilterSubject {
+		return nil, err
+	}
+	c.log.Warn("replacing the durable consumer: its filter subject is an older invalidator's",
+		slog.String("consumer", c.cfg.Durable), slog.String("filter", old.CachedInfo().Config.FilterSubject))
+	if derr := c.js.DeleteConsumer(ctx, stockstream.Name, c.cfg.Durable); derr != nil {
+		return nil, errors.Join(err, derr)
+	}
+	return c.js.CreateOrUpdateConsumer(ctx, stockstream.Name, c.cfg)
+}
+
 func (c *consumer) handle(msg jetstream.Msg) {
 	md, err := msg.Metadata()
 	if err != nil {
@@ -111,7 +136,7 @@ func (c *consumer) handle(msg jetstream.Msg) {
 		return
 	}
 	ev, err := stock.DecodeEvent(msg.Data())
-	if err == nil && msg.Subject() != stock.Subject(ev.LiveID, ev.SKU) {
+	if err == nil && msg.Subject() != stock.StatusSubject(ev.LiveID, ev.SKU) {
 		err = errors.New("stock event: subject does not match live_id and sku")
 	}
 	if err != nil {

@@ -104,7 +104,7 @@ func (e *env) publish(live, sku string, status stock.Status) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.publishRaw(stock.Subject(live, sku), b)
+	e.publishRaw(stock.StatusSubject(live, sku), b)
 }
 
 func (e *env) publishRaw(subject string, body []byte) {
@@ -333,17 +333,17 @@ func TestMalformedEventsNeverReachTheAPI(t *testing.T) {
 		subject string
 		body    []byte
 	}{
-		{"stock.L1.A1", []byte("not json")},
-		{"stock.L1.A1", []byte(`{"schema":1,"sku":"A1\"],\"purge_everything\":true","live_id":"L1","remaining":0,"status":"sold_out","version":1,"updated_at":"2024-01-01T00:00:00Z"}`)},
-		{"stock.L1.A1", []byte(`{"schema":1,"sku":"A1","live_id":"L1","remaining":0,"status":"gone","version":1,"updated_at":"2024-01-01T00:00:00Z"}`)},
-		{"stock.L1.X9", valid("L1", "A1")},       // subject and body disagree
-		{"stock.L1.A1.extra", valid("L1", "A1")}, // deeper subject
-		{"stock.evil.A1", valid("L1", "A1")},
+		{"stockstatus.L1.A1", []byte("not json")},
+		{"stockstatus.L1.A1", []byte(`{"schema":1,"sku":"A1\"],\"purge_everything\":true","live_id":"L1","remaining":0,"status":"sold_out","version":1,"updated_at":"2024-01-01T00:00:00Z"}`)},
+		{"stockstatus.L1.A1", []byte(`{"schema":1,"sku":"A1","live_id":"L1","remaining":0,"status":"gone","version":1,"updated_at":"2024-01-01T00:00:00Z"}`)},
+		{"stockstatus.L1.X9", valid("L1", "A1")},       // subject and body disagree
+		{"stockstatus.L1.A1.extra", valid("L1", "A1")}, // deeper subject
+		{"stockstatus.evil.A1", valid("L1", "A1")},
 	}
 	for _, b := range bad {
 		e.publishRaw(b.subject, b.body)
 	}
-	e.publishRaw("stock.L9.OK", valid("L9", "OK"))
+	e.publishRaw("stockstatus.L9.OK", valid("L9", "OK"))
 	until(t, 5*time.Second, "every event settled", e.settled)
 	if got, want := sentTags(e.cf.Calls()), []string{"live-L9", "sku-OK"}; !slices.Equal(got, want) {
 		t.Errorf("purged %v, want only %v", got, want)

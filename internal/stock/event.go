@@ -14,6 +14,13 @@ const EventSchema = 1
 // SubjectPrefix is the root of every stock-change subject on NATS.
 const SubjectPrefix = "stock"
 
+// StatusSubjectPrefix is the root of the status-change subjects: a copy of
+// each event that may change its sku's status goes there too, so that a
+// reader that only cares about statuses (the edge invalidator) is not sent
+// every sale. It is a root of its own: under "stock." it would be read as a
+// live named "status" by those who read every event of a live.
+const StatusSubjectPrefix = "stockstatus"
+
 // Event is a committed change of one sku's stock, published by the origin on
 // Subject(live, sku) and consumed by the feed and the edge invalidator.
 type Event struct {
@@ -27,6 +34,12 @@ func NewEvent(l Level) Event { return Event{Schema: EventSchema, Level: l} }
 // Subject is the NATS subject for changes of one sku of one live.
 func Subject(liveID, sku string) string {
 	return SubjectPrefix + "." + liveID + "." + sku
+}
+
+// StatusSubject is the NATS subject for the events of one sku that may
+// change its status.
+func StatusSubject(liveID, sku string) string {
+	return StatusSubjectPrefix + "." + liveID + "." + sku
 }
 
 // LiveSubject matches every sku of one live.

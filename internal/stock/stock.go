@@ -73,6 +73,11 @@ type Level struct {
 	Status    Status    `json:"status"`
 	Version   int64     `json:"version"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// SameStatus is set, by whoever made the change, only when it is known
+	// to leave the status as it was: a sale or a give-back that did not
+	// cross a threshold. Its event then goes to the stock subject only, not
+	// to the status subject. It is never on the wire.
+	SameStatus bool `json:"-"`
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

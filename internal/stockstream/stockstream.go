@@ -36,8 +36,8 @@ func Config(replicas int) jetstream.StreamConfig {
 	}
 	return jetstream.StreamConfig{
 		Name:              Name,
-		Description:       "Latest stock changes per sku (subject stock.{live}.{sku}), for the stockfeed and the edge invalidator.",
-		Subjects:          []string{stock.SubjectPrefix + ".>"},
+		Description:       "Latest stock changes per sku (subject stock.{live}.{sku}) for the stockfeed, and those that may change a status (stockstatus.{live}.{sku}) for the edge invalidator.",
+		Subjects:          []string{stock.SubjectPrefix + ".>", stock.StatusSubjectPrefix + ".>"},
 		Retention:         jetstream.LimitsPolicy,
 		Storage:           jetstream.FileStorage,
 		MaxMsgsPerSubject: HistoryPerSKU,

@@ -42,8 +42,8 @@ func checkConfig(t *testing.T, got jetstream.StreamConfig) {
 	if got.Name != "STOCK" {
 		t.Errorf("name = %q, want STOCK", got.Name)
 	}
-	if !slices.Equal(got.Subjects, []string{"stock.>"}) {
-		t.Errorf("subjects = %v, want [stock.>]", got.Subjects)
+	if !slices.Equal(got.Subjects, []string{"stock.>", "stockstatus.>"}) {
+		t.Errorf("subjects = %v, want [stock.> stockstatus.>]", got.Subjects)
 	}
 	if got.MaxMsgsPerSubject != 8 {
 		t.Errorf("max msgs per subject = %d, want 8", got.MaxMsgsPerSubject)

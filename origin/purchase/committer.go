@@ -328,9 +328,15 @@ func (c *Committer) apply(batch []*job, results []shop.Result) {
 			})
 			confirms = append(confirms, redisstock.Confirmation{BuyerID: j.req.BuyerID, IdempotencyKey: j.req.IdempotencyKey, Fingerprint: j.req.Fingerprint, Response: body})
 			outs[i] = outcome{result: Result{Body: body}}
-			if l, ok := latest[j.req.SKU]; !ok || l.Version < j.level.Version {
-				latest[j.req.SKU] = j.level
+			// The event of the batch's newest level goes to the status
+			// subject unless no sale of the sku in the batch changed it.
+			l, seen := latest[j.req.SKU]
+			same := j.level.SameStatus && (!seen || l.SameStatus)
+			if !seen || l.Version < j.level.Version {
+				l = j.level
 			}
+			l.SameStatus = same
+			latest[j.req.SKU] = l
 			c.outcomes.WithLabelValues("committed").Inc()
 			continue
 		case shop.Duplicate:

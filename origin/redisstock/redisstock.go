@@ -120,17 +120,18 @@ func (s *Store) Reserve(ctx context.Context, r ReserveRequest) (Reservation, err
 		if err != nil {
 			return fmt.Errorf("redisstock: reserve %s: %w", r.SKU, err)
 		}
-		res, err = decodeReserve(r.SKU, v)
+		res, err = decodeReserve(r.SKU, int64(r.Quantity), v)
 		return err
 	})
 	return res, err
 }
 
-func decodeReserve(sku string, v []any) (Reservation, error) {
+func decodeReserve(sku string, qty int64, v []any) (Reservation, error) {
 	tag, _ := v[0].(string)
 	switch tag {
 	case "ok":
 		l, err := decodeLevel(sku, v[1:])
+		l.SameStatus = err == nil && sameStatus(l, v[1:], qty)
 		return Reservation{Outcome: Reserved, Level: l}, err
 	case "replay":
 		body, _ := v[1].(string)
@@ -173,6 +174,19 @@ func decodeLevel(sku string, v []any) (stock.Level, error) {
 		return stock.Level{}, fmt.Errorf("redisstock: %s: bad time %v", sku, v[4])
 	}
 	return level(sku, live, remaining, low, ver, upd), nil
+}
+
+// sameStatus reports whether l, decoded from the script reply v, has the
+// status its sku had before the script moved remaining by -delta: whether
+// a reservation (delta = its quantity) or a release (-quantity) left the
+// status as it was.
+func sameStatus(l stock.Level, v []any, delta int64) bool {
+	after, _ := v[0].(int64)
+	low, err := strconv.ParseInt(fmt.Sprint(v[3]), 10, 64)
+	if err != nil {
+		return false
+	}
+	return stock.StatusFor(max(after+delta, 0), low) == l.Status
 }
 
 func level(sku, live string, remaining, low, ver, updMs int64) stock.Level {
@@ -233,6 +247,7 @@ func (s *Store) Release(ctx context.Context, r ReserveRequest) (l stock.Level, o
 		}
 		l, err = decodeLevel(r.SKU, v[1:])
 		ok = err == nil
+		l.SameStatus = ok && sameStatus(l, v[1:], -int64(r.Quantity))
 		return err
 	})
 	return l, ok, err

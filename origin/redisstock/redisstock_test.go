@@ -3,6 +3,7 @@ package redisstock_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -274,7 +275,8 @@ func TestReservedLevel(t *testing.T) {
 		if res.Outcome != redisstock.Reserved {
 			t.Fatalf("reservation %d = %s, want Reserved", i+1, outcomeName(res.Outcome))
 		}
-		want := stock.Level{SKU: "A1", LiveID: "L1", Remaining: tt.wantRemaining, Status: tt.wantStatus, Version: tt.wantVersion, UpdatedAt: r.Now}
+		want := stock.Level{SKU: "A1", LiveID: "L1", Remaining: tt.wantRemaining, Status: tt.wantStatus, Version: tt.wantVersion, UpdatedAt: r.Now,
+			SameStatus: i == 0}
 		if got := res.Level; got != want {
 			t.Errorf("reservation %d level = %+v, want %+v", i+1, got, want)
 		}
@@ -296,7 +298,7 @@ func TestRelease(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("Release = %v, %v; want true, nil", ok, err)
 	}
-	want := stock.Level{SKU: "A1", LiveID: "L1", Remaining: 10, Status: stock.InStock, Version: 3, UpdatedAt: rel.Now}
+	want := stock.Level{SKU: "A1", LiveID: "L1", Remaining: 10, Status: stock.InStock, Version: 3, UpdatedAt: rel.Now, SameStatus: true}
 	if l != want {
 		t.Errorf("Release level = %+v, want %+v", l, want)
 	}
@@ -660,5 +662,64 @@ func TestReplayAfterConfirmOfForgottenKey(t *testing.T) {
 					"Confirm recreated the record without the request's fingerprint", outcomeName(res.Outcome), res.Response, body)
 			}
 		})
+	}
+}
+
+// A reservation or a give-back says whether it left the sku's status as it
+// was: only those that cross a threshold (low stock at 2, sold out at 0
+// here) need the edge purged, and their events alone go to the status
+// subject.
+func TestReserveAndReleaseTellStatusChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	snap := snapshot("A1")
+	snap.Limit = 10
+	load(t, s, snap)
+	steps := []struct {
+		qty      int
+		release  bool
+		want     stock.Status
+		sameWant bool
+	}{
+		{qty: 5, want: stock.InStock, sameWant: true},                  // 10 -> 5
+		{qty: 2, want: stock.InStock, sameWant: true},                  // 5 -> 3
+		{qty: 1, want: stock.LowStock, sameWant: false},                // 3 -> 2: low
+		{qty: 1, want: stock.LowStock, sameWant: true},                 // 2 -> 1
+		{qty: 1, want: stock.SoldOut, sameWant: false},                 // 1 -> 0: sold out
+		{qty: 1, release: true, want: stock.LowStock, sameWant: false}, // 0 -> 1
+		{qty: 2, release: true, want: stock.InStock, sameWant: false},  // 1 -> 3
+	}
+	var reqs []redisstock.ReserveRequest
+	for i, st := range steps {
+		var l stock.Level
+		if st.release {
+			// Give back an earlier reservation of this quantity.
+			var r redisstock.ReserveRequest
+			for j := len(reqs) - 1; j >= 0; j-- {
+				if reqs[j].Quantity == st.qty {
+					r = reqs[j]
+					reqs = append(reqs[:j], reqs[j+1:]...)
+					break
+				}
+			}
+			var ok bool
+			var err error
+			l, ok, err = s.Release(ctx, r)
+			if err != nil || !ok {
+				t.Fatalf("step %d: Release = %v, %v", i, ok, err)
+			}
+		} else {
+			r := req("b"+strconv.Itoa(i), "k", "A1", st.qty)
+			res := reserve(t, s, r)
+			if res.Outcome != redisstock.Reserved {
+				t.Fatalf("step %d: Reserve = %s", i, outcomeName(res.Outcome))
+			}
+			l = res.Level
+			reqs = append(reqs, r)
+		}
+		if l.Status != st.want || l.SameStatus != st.sameWant {
+			t.Errorf("step %d (%d units, release %v): status %s, same status %v; want %s, %v", i, st.qty, st.release, l.Status, l.SameStatus, st.want, st.sameWant)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 // Package stockevents publishes committed stock changes on NATS, one
 // subject per live and sku, into the STOCK JetStream stream (see
-// internal/stockstream) that the stockfeed and the edge invalidator read.
+// internal/stockstream) that the stockfeed reads. A change that may have
+// changed the sku's status (every change but a sale or give-back known not
+// to cross a threshold) is also published on the sku's status subject,
+// which is all the edge invalidator reads.
 //
 // Publishing never blocks and never fails the change it reports: events go
 // through a bounded queue to one sender. The sender publishes through
@@ -198,8 +201,6 @@ func (p *Publisher) send() {
 				p.drop(stock.Subject(l.LiveID, l.SKU), err.Error())
 				continue
 			}
-			m := nats.NewMsg(stock.Subject(l.LiveID, l.SKU))
-			m.Data = body
 			// The stream keeps one copy of a change however often it is
 			// sent (within its two-minute duplicate window); a deliberate
 			// repeat gets an id of its own.
@@ -207,13 +208,24 @@ func (p *Publisher) send() {
 			if q.again {
 				id += ".again." + strconv.FormatInt(time.Now().UnixNano(), 36)
 			}
-			m.Header.Set(jetstream.MsgIDHeader, id)
-			m.Header.Set(versionHeader, strconv.FormatInt(l.Version, 10))
-			m.Header.Set(attemptHeader, "1")
-			p.sending(m.Subject, l.Version)
-			p.publish(m)
+			p.sendNew(stock.Subject(l.LiveID, l.SKU), id, l.Version, body)
+			if !l.SameStatus {
+				// The edge invalidator reads only these.
+				p.sendNew(stock.StatusSubject(l.LiveID, l.SKU), "status."+id, l.Version, body)
+			}
 		}
 	}
+}
+
+// sendNew publishes an event for the first time.
+func (p *Publisher) sendNew(subject, id string, version int64, body []byte) {
+	m := nats.NewMsg(subject)
+	m.Data = body
+	m.Header.Set(jetstream.MsgIDHeader, id)
+	m.Header.Set(versionHeader, strconv.FormatInt(version, 10))
+	m.Header.Set(attemptHeader, "1")
+	p.sending(m.Subject, version)
+	p.publish(m)
 }
 
 func (p *Publisher) publish(m *nats.Msg) {

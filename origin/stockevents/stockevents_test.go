@@ -234,8 +234,14 @@ func TestUnconfirmedSuperseded(t *testing.T) {
 
 	proxy.Blackhole()
 	sent := nc.Stats().OutMsgs
-	p.Publish(level("S1", 1))
-	p.Publish(level("S1", 2))
+	// Sales that kept the status: one message each, on the stock subject.
+	sale := func(v int64) stock.Level {
+		l := level("S1", v)
+		l.SameStatus = true
+		return l
+	}
+	p.Publish(sale(1))
+	p.Publish(sale(2))
 	waitUntil(t, "both versions written", func() bool { return nc.Stats().OutMsgs >= sent+2 })
 	proxy.Restore()
 
@@ -265,5 +271,59 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("not within 10s: %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStatusSubjectCarriesOnlyPossibleStatusChanges: a change known to keep
+// the status (a sale or give-back that crossed no threshold) goes to the
+// stock subject only; any other change to the status subject as well, with
+// the same body. The edge invalidator reads only the status subjects.
+func TestStatusSubjectCarriesOnlyPossibleStatusChanges(t *testing.T) {
+	_, nc, stream, p, reg := setup(t)
+	all, err := nc.SubscribeSync(stock.LiveSubject("EVLIVE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses, err := nc.SubscribeSync(stock.StatusSubjectPrefix + ".EVLIVE.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := int64(1); v <= 4; v++ {
+		l := level("S2", v)
+		l.SameStatus = v%2 == 1 // versions 1 and 3 kept the status
+		p.Publish(l)
+	}
+	for v := int64(1); v <= 4; v++ {
+		msg, err := all.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("stock event %d: %v", v, err)
+		}
+		if e, err := stock.DecodeEvent(msg.Data); err != nil || e.Version != v {
+			t.Errorf("stock event = %+v, %v; want version %d", e, err, v)
+		}
+	}
+	for _, v := range []int64{2, 4} {
+		msg, err := statuses.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("status event %d: %v", v, err)
+		}
+		e, err := stock.DecodeEvent(msg.Data)
+		if err != nil || e.Version != v || msg.Subject != stock.StatusSubject("EVLIVE", "S2") {
+			t.Errorf("status event on %s = %+v, %v; want version %d on %s", msg.Subject, e, err, v, stock.StatusSubject("EVLIVE", "S2"))
+		}
+	}
+	if msg, err := statuses.NextMsg(300 * time.Millisecond); err == nil {
+		t.Errorf("unexpected status event on %s: %s", msg.Subject, msg.Data)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for counter(t, reg, "stock_events_published_total") < 6 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	info, err := stream.Info(context.Background(), jetstream.WithSubjectFilter(stock.StatusSubject("EVLIVE", "S2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.State.Subjects[stock.StatusSubject("EVLIVE", "S2")]; got != 2 {
+		t.Errorf("stream holds %d status events of S2, want 2", got)
 	}
 }
