@@ -95,15 +95,30 @@ func (s *Store) commitOnce(ctx context.Context, reqs []shop.OrderRequest, now ti
 	case err == nil:
 		committed = true
 		return results, nil
-	case mysqlErrNo(err) != 0, errors.Is(err, driver.ErrBadConn):
-		// The server refused a statement, so COMMIT was not reached or
-		// failed; or the driver wrote nothing (it says ErrBadConn only
-		// then). Nothing was committed.
+	case refusedBeforeCommit(err), errors.Is(err, driver.ErrBadConn):
+		// A statement before COMMIT was refused, which stops the packet
+		// there, or COMMIT failed certification; or the driver wrote
+		// nothing (it says ErrBadConn only then). Nothing was committed.
 		return nil, fmt.Errorf("mysqlstore: write order batch: %w", err)
 	}
-	// The connection failed with the COMMIT possibly sent: the batch may
-	// or may not have landed. BatchLanded settles it.
+	// The connection failed with the COMMIT possibly sent, or the server
+	// answered with an error that does not say which statement it ended
+	// (a killed connection, a shutdown, a Galera node leaving the primary
+	// component): the batch may or may not have landed. BatchLanded
+	// settles it.
 	return results, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+}
+
+// refusedBeforeCommit recognises the server errors of a batch's write
+// packet that leave nothing committed: a statement refused (a duplicate
+// key, a lock wait, the CHECK on sold) or a deadlock or certification
+// conflict, which rolls the whole transaction back.
+func refusedBeforeCommit(err error) bool {
+	switch mysqlErrNo(err) {
+	case errDupEntry, errLockWaitTimeout, errDeadlock, errCheckMariaDB, errCheckMySQL:
+		return true
+	}
+	return false
 }
 
 // endTransaction rolls back whatever a batch left open on conn, or makes

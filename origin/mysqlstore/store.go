@@ -236,6 +236,8 @@ const (
 	errDupEntry        = 1062
 	errLockWaitTimeout = 1205
 	errDeadlock        = 1213 // also Galera's certification failure at commit
+	errCheckMariaDB    = 4025 // CONSTRAINT ... failed
+	errCheckMySQL      = 3819 // Check constraint ... is violated
 )
 
 func mysqlErrNo(err error) uint16 {
@@ -247,8 +249,9 @@ func mysqlErrNo(err error) uint16 {
 }
 
 // retryable reports whether a whole transaction may simply run again:
-// deadlocks, Galera certification conflicts and lock wait timeouts roll
-// the transaction back entirely.
+// deadlocks and Galera certification conflicts roll it back entirely; a
+// lock wait timeout ends only the statement, and the caller rolls the
+// rest back before running it again.
 func retryable(err error) bool {
 	n := mysqlErrNo(err)
 	return n == errDeadlock || n == errLockWaitTimeout
