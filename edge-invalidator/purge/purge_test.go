@@ -510,3 +510,42 @@ func TestShutdownAcksOnlySettledChanges(t *testing.T) {
 		t.Errorf("NakAll handed back %d messages, want the young one", n)
 	}
 }
+
+// TestOlderConsumerBroughtToStatusSubjects: the durable consumer left by
+// an invalidator that read every event (filter stock.>) is made to read
+// the status subjects only, whether NATS updates it in place or refuses
+// the update (as a server before 2.10 does a filter change, simulated here
+// with a deliver policy, which no server changes in place).
+func TestOlderConsumerBroughtToStatusSubjects(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy jetstream.DeliverPolicy
+	}{
+		{"updated in place", jetstream.DeliverNewPolicy},
+		{"update refused", jetstream.DeliverAllPolicy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			ctx := context.Background()
+			old := purge.ConsumerConfig(purge.ConsumerName, 2*time.Second, 1000)
+			old.FilterSubject = stock.SubjectPrefix + ".>"
+			old.DeliverPolicy = tc.policy
+			if _, err := e.js.CreateOrUpdateConsumer(ctx, stockstream.Name, old); err != nil {
+				t.Fatal(err)
+			}
+			e.start(fastConfig())
+			c, err := e.js.Consumer(ctx, stockstream.Name, purge.ConsumerName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := c.CachedInfo().Config.FilterSubject, stock.StatusSubjectPrefix+".>"; got != want {
+				t.Errorf("filter subject = %q, want %q", got, want)
+			}
+			e.publish("L1", "A1", stock.SoldOut)
+			until(t, 5*time.Second, "the event acked", e.settled)
+			if got, want := sentTags(e.cf.Calls()), []string{"live-L1", "sku-A1"}; !slices.Equal(got, want) {
+				t.Errorf("purged %v, want %v", got, want)
+			}
+		})
+	}
+}

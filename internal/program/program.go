@@ -56,10 +56,9 @@ func Code(err error) int {
 // SIGINT or SIGTERM (run then shuts down gracefully and returns), prints a
 // failure as "name: error" on stderr, and exits with Code.
 func Main(name string, run func(ctx context.Context, args []string) error) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
-	stop()
-	os.Exit(Report(os.Stderr, name, err))
+	MainCode(func(ctx context.Context, args []string) int {
+		return Report(os.Stderr, name, run(ctx, args))
+	})
 }
 
 // Report prints err (unless it is nil or a request for help, whose text

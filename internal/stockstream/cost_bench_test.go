@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"livecommerce/internal/natstest"
 	"livecommerce/internal/stock"
 	"livecommerce/internal/stockstream"
+	"livecommerce/loadtest/procstat"
 )
 
 // BenchmarkStreamPublish measures what one stock event costs NATS and its
@@ -70,7 +70,7 @@ func benchPublish(b *testing.B, storage jetstream.StorageType, consumed bool) {
 		defer cc.Stop()
 	}
 	body := []byte(`{"schema":1,"sku":"S00042","live_id":"L007","remaining":123,"status":"in_stock","version":4567,"updated_at":"2026-12-07T22:00:00.123Z"}`)
-	cpu0 := processCPU()
+	cpu0 := procstat.SelfCPU()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// 200 skus, as the load test's 50 lives of 4 products.
@@ -100,13 +100,5 @@ func benchPublish(b *testing.B, storage jetstream.StorageType, consumed bool) {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/event")
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((procstat.SelfCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/event")
 }

@@ -18,6 +18,7 @@ import (
 	"livecommerce/internal/feedclient"
 	"livecommerce/loadtest/livepage"
 	"livecommerce/loadtest/opstats"
+	"livecommerce/loadtest/pause"
 	"livecommerce/loadtest/scenario"
 )
 
@@ -135,7 +136,7 @@ func (a *Audience) follow(ctx context.Context, v *viewer, s *feedclient.Stream, 
 			if v.reconnects > 20 {
 				return
 			}
-			sleep(ctx, time.Second)
+			pause.For(ctx, time.Second)
 			if ctx.Err() != nil {
 				return
 			}
@@ -163,7 +164,7 @@ func (a *Audience) Converged(ctx context.Context, final []int64, timeout time.Du
 		if done == len(a.viewers) || time.Now().After(deadline) || ctx.Err() != nil {
 			return done
 		}
-		sleep(ctx, 100*time.Millisecond)
+		pause.For(ctx, 100*time.Millisecond)
 	}
 }
 
@@ -206,14 +207,4 @@ func (a *Audience) Stats() Stats {
 		P50: q(50), P90: q(90), P99: q(99), P999: q(99.9), Max: time.Duration(lag.Max()) * time.Microsecond, Hist: lag,
 	}
 	return fs
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

@@ -18,6 +18,7 @@ import (
 	"livecommerce/loadtest/feedbench/feedmetrics"
 	"livecommerce/loadtest/feedbench/stockpub"
 	"livecommerce/loadtest/machine"
+	"livecommerce/loadtest/pause"
 	"livecommerce/loadtest/procstat"
 )
 
@@ -152,7 +153,7 @@ func (r *Result) idlePhase(ctx, vctx context.Context, feed *feedProc, pub *stock
 		return fmt.Errorf("no stream connected; first error: %w", r.connectErrs[0])
 	}
 	r.say("phase 1: %d/%d connected in %.1fs; idle for %s", r.connected, len(viewers), r.rampWall.Seconds(), r.cfg.IdleWait)
-	if err := sleep(ctx, r.cfg.IdleWait); err != nil {
+	if err := pause.For(ctx, r.cfg.IdleWait); err != nil {
 		return err
 	}
 	if err := feed.Alive(); err != nil {
@@ -322,16 +323,4 @@ func errKind(err error) string {
 // say tells the operator where the run is; the report goes elsewhere.
 func (r *Result) say(format string, a ...any) {
 	fmt.Fprintf(r.progress, "%s feedbench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
-}
-
-// sleep waits d unless ctx ends first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

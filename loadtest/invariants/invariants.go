@@ -22,6 +22,7 @@ import (
 
 	"livecommerce/loadtest/ledger"
 	"livecommerce/loadtest/naiveorigin"
+	"livecommerce/loadtest/pause"
 	"livecommerce/loadtest/scenario"
 	"livecommerce/loadtest/verdict"
 	"livecommerce/origin/redisstock"
@@ -64,7 +65,7 @@ func CheckSystem(ctx context.Context, db *sql.DB, rdb *redis.Client, prefix stri
 		if len(redisDiffer) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
-		sleep(ctx, 500*time.Millisecond)
+		pause.For(ctx, 500*time.Millisecond)
 	}
 
 	var missing, mismatched, negative, over []string
@@ -287,14 +288,4 @@ func CheckNaive(ctx context.Context, db *sql.DB, plan *scenario.Plan, led *ledge
 	v.Add("units sold = order rows' units, nothing below zero, nobody over their limit", len(findings) == 0, "%d skus%s", len(skus), some(problems))
 	err = checkAnswers(ctx, &v, db, "naive_orders", in, args, led)
 	return v, err
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

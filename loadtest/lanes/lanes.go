@@ -5,6 +5,7 @@ package lanes
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +81,9 @@ func New(base string, n, queue int, timeout time.Duration) (*Set, error) {
 	u, err := url.Parse(base)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("lanes: bad base URL %q", base)
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("lanes: %d lanes to %s, want at least 1", n, base)
 	}
 	ls := &Set{}
 	for range n {
@@ -180,13 +184,13 @@ func (l *Lane) try(req []byte) (a Answer, idleClosed bool) {
 		l.close()
 		return Answer{Fail: failCode(err)}, errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
 	}
-	l.body = l.body[:0]
-	buf := bytesWriter{b: l.body}
+	// The body reuses the last one's bytes.
+	buf := bytes.NewBuffer(l.body[:0])
 	// The answers the tool reads are small; a larger one is a broken
 	// server: read no further, and drop the connection with the rest.
-	_, err = io.Copy(&buf, io.LimitReader(resp.Body, maxAnswer+1))
+	_, err = io.Copy(buf, io.LimitReader(resp.Body, maxAnswer+1))
 	resp.Body.Close()
-	l.body = buf.b
+	l.body = buf.Bytes()
 	if err != nil {
 		l.close()
 		return Answer{Fail: failCode(err)}, false
@@ -211,12 +215,4 @@ func failCode(err error) string {
 		return opstats.CodeTimeout
 	}
 	return opstats.CodeConnection
-}
-
-// bytesWriter appends to a reused slice.
-type bytesWriter struct{ b []byte }
-
-func (w *bytesWriter) Write(p []byte) (int, error) {
-	w.b = append(w.b, p...)
-	return len(p), nil
 }

@@ -117,44 +117,48 @@ func TestLaneReconnectsAfterConnectionClose(t *testing.T) {
 	}
 }
 
-func TestLaneTimesOut(t *testing.T) {
-	addr := rawServer(t, func(c net.Conn) {
-		io.Copy(io.Discard, c) // never answer; return when the lane hangs up
-	})
-	l := &Lane{addr: addr, timeout: 200 * time.Millisecond}
-	defer l.close()
-	if a := l.Do(laneGet); a.Fail != opstats.CodeTimeout {
-		t.Errorf("got %+v, want Fail %s", a, opstats.CodeTimeout)
+// TestLaneFailures: a server that never answers, answers garbage or is
+// not there fails the request with its code, and the lane keeps no
+// connection.
+func TestLaneFailures(t *testing.T) {
+	refused := func(t *testing.T) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
 	}
-	if l.conn != nil {
-		t.Error("the lane kept the connection that timed out")
+	tests := []struct {
+		name    string
+		addr    func(t *testing.T) string
+		timeout time.Duration
+		want    string
+	}{
+		{"no answer", func(t *testing.T) string {
+			return rawServer(t, func(c net.Conn) {
+				io.Copy(io.Discard, c) // never answer; return when the lane hangs up
+			})
+		}, 200 * time.Millisecond, opstats.CodeTimeout},
+		{"garbage", func(t *testing.T) string {
+			return rawServer(t, func(c net.Conn) {
+				io.WriteString(c, "garbage\r\n\r\n")
+			})
+		}, 5 * time.Second, opstats.CodeConnection},
+		{"refused", refused, 5 * time.Second, opstats.CodeConnection},
 	}
-}
-
-func TestLaneGarbageIsConnectionError(t *testing.T) {
-	addr := rawServer(t, func(c net.Conn) {
-		io.WriteString(c, "garbage\r\n\r\n")
-	})
-	l := &Lane{addr: addr, timeout: 5 * time.Second}
-	defer l.close()
-	if a := l.Do(laneGet); a.Fail != opstats.CodeConnection {
-		t.Errorf("got %+v, want Fail %s", a, opstats.CodeConnection)
-	}
-	if l.conn != nil {
-		t.Error("the lane kept the connection that sent garbage")
-	}
-}
-
-func TestLaneRefusedIsConnectionError(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	l := &Lane{addr: addr, timeout: 5 * time.Second}
-	if a := l.Do(laneGet); a.Fail != opstats.CodeConnection {
-		t.Errorf("got %+v, want Fail %s", a, opstats.CodeConnection)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &Lane{addr: tc.addr(t), timeout: tc.timeout}
+			defer l.close()
+			if a := l.Do(laneGet); a.Fail != tc.want {
+				t.Errorf("got %+v, want Fail %s", a, tc.want)
+			}
+			if l.conn != nil {
+				t.Error("the lane kept the connection that failed")
+			}
+		})
 	}
 }
 
@@ -191,6 +195,9 @@ func TestNewRefusesBadBase(t *testing.T) {
 		if _, err := New(base, 1, 1, time.Second); err == nil {
 			t.Errorf("New(%q): got no error", base)
 		}
+	}
+	if _, err := New("http://127.0.0.1:1", 0, 1, time.Second); err == nil {
+		t.Error("New with no lanes: got no error")
 	}
 }
 

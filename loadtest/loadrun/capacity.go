@@ -11,6 +11,7 @@ import (
 	"livecommerce/loadtest/loadreport"
 	"livecommerce/loadtest/markdown"
 	"livecommerce/loadtest/opstats"
+	"livecommerce/loadtest/pause"
 	"livecommerce/loadtest/scenario"
 	"livecommerce/loadtest/verdict"
 )
@@ -101,7 +102,7 @@ func (b *bench) search(ctx context.Context, name, kind string, rates []float64, 
 			break
 		}
 		// Let the system drain before the next step.
-		sleep(ctx, b.cfg.StepSettle/3)
+		pause.For(ctx, b.cfg.StepSettle/3)
 	}
 	return s
 }

@@ -20,6 +20,7 @@ import (
 	"livecommerce/loadtest/loadreport"
 	"livecommerce/loadtest/openloop"
 	"livecommerce/loadtest/opstats"
+	"livecommerce/loadtest/pause"
 	"livecommerce/loadtest/procstat"
 	"livecommerce/loadtest/scenario"
 	"livecommerce/loadtest/shoppers"
@@ -246,7 +247,7 @@ func (b *bench) runPhase(ctx context.Context, spec loadSpec) (loadreport.Phase, 
 // finalVersions reads every sku's current version straight from an
 // origin, past its micro-cache.
 func finalVersions(ctx context.Context, originURL string, plan *scenario.Plan) ([]int64, error) {
-	sleep(ctx, 500*time.Millisecond)
+	pause.For(ctx, 500*time.Millisecond)
 	hc := &http.Client{Timeout: 10 * time.Second}
 	out := make([]int64, len(plan.SKUs))
 	for i, s := range plan.SKUs {

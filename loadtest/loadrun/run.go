@@ -28,6 +28,7 @@ import (
 	"livecommerce/loadtest/loadreport"
 	"livecommerce/loadtest/machine"
 	"livecommerce/loadtest/markdown"
+	"livecommerce/loadtest/pause"
 	"livecommerce/loadtest/scenario"
 	"livecommerce/loadtest/shoppers"
 	"livecommerce/loadtest/verdict"
@@ -140,7 +141,7 @@ func waitReady(ctx context.Context, urls []string, deadline time.Time, statuses 
 			if time.Now().After(deadline) || ctx.Err() != nil {
 				return fmt.Errorf("%s is not ready: %w", u, err)
 			}
-			sleep(ctx, 200*time.Millisecond)
+			pause.For(ctx, 200*time.Millisecond)
 		}
 	}
 	return nil
@@ -249,10 +250,8 @@ func (b *bench) standard(ctx context.Context, o *loadreport.Outcome) error {
 
 // judgeStandard turns the system's phase into verdict lines.
 func judgeStandard(cfg scenario.Config, sys loadreport.Phase) []verdict.Check {
-	var out []verdict.Check
-	add := func(name string, ok bool, format string, args ...any) {
-		out = append(out, verdict.Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
-	}
+	var checks verdict.Checklist
+	add := checks.Add
 	dur, num := markdown.Dur, markdown.Num
 	for _, l := range sys.Loads {
 		add("sent at the requested rate: "+l.Name, l.KeptUp, "%.0f/s requested, %d of %d sent, send delay p99 %s", l.Requested, l.Sent, l.Due, dur(l.SendDelayP99))
@@ -280,15 +279,5 @@ func judgeStandard(cfg scenario.Config, sys loadreport.Phase) []verdict.Check {
 		add("live pages: nothing out of order", f.Reordered == 0 && f.Malformed == 0, "%d events, %d out of order, %d unreadable", f.Events, f.Reordered, f.Malformed)
 		add("live pages: every page ends on the last version", f.Converged == f.Viewers, "%d of %d within 10 s of the end", f.Converged, f.Viewers)
 	}
-	return out
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	return checks.Checks
 }

@@ -119,12 +119,10 @@ func quietLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// TestStandardRunPasses plays a small standard scenario end to end: every
-// phase, the invariant checks against the real database and Redis, and
-// the report folder.
-func TestStandardRunPasses(t *testing.T) {
-	sys := startSystem(t)
-	cfg := sys.config(t, "--profile")
+// runAndWrite runs cfg and writes its report folder, as `loadgen run`
+// does; it returns the outcome and the Markdown summary.
+func runAndWrite(t *testing.T, cfg scenario.Config) (*loadreport.Outcome, string) {
+	t.Helper()
 	o, err := Run(t.Context(), cfg, quietLog())
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -133,6 +131,16 @@ func TestStandardRunPasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return o, md
+}
+
+// TestStandardRunPasses plays a small standard scenario end to end: every
+// phase, the invariant checks against the real database and Redis, and
+// the report folder.
+func TestStandardRunPasses(t *testing.T) {
+	sys := startSystem(t)
+	cfg := sys.config(t, "--profile")
+	o, md := runAndWrite(t, cfg)
 	if !o.Pass() {
 		t.Fatalf("the run failed:\n%s", md)
 	}
@@ -255,14 +263,7 @@ func TestCapacitySearch(t *testing.T) {
 	sys := startSystem(t)
 	sys.env["LOADGEN_SSE_CLIENTS"] = "5"
 	cfg := sys.config(t, "--step")
-	o, err := Run(t.Context(), cfg, quietLog())
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	md, err := loadreport.Write(o, cfg.OutDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, md := runAndWrite(t, cfg)
 	if len(o.Steps) != 4 {
 		t.Fatalf("%d series, want 4 (purchases and reads, each on the system and a baseline)", len(o.Steps))
 	}

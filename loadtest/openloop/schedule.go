@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"livecommerce/loadtest/pause"
 )
 
 // Schedule is when operations are due: at Rate a second for Duration,
@@ -109,7 +111,7 @@ func (p Schedule) Run(ctx context.Context, start time.Time, dispatch func(seq in
 			break
 		}
 		if d := start.Add(offset); d.After(now) {
-			sleep(ctx, min(d.Sub(now), tick))
+			pause.For(ctx, min(d.Sub(now), tick))
 			continue
 		}
 		// Hand over everything that has come due, each with its own due
@@ -132,14 +134,4 @@ func (p Schedule) Run(ctx context.Context, start time.Time, dispatch func(seq in
 	}
 	res.Skipped = res.Due - i
 	return res
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }

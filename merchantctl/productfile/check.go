@@ -2,6 +2,7 @@ package productfile
 
 import (
 	"fmt"
+
 	"livecommerce/origin/shop"
 )
 

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"livecommerce/origin/shop"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"livecommerce/origin/shop"
 )
 
 // Columns are the product fields a CSV header may name, in the API's

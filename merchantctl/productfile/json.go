@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"livecommerce/origin/shop"
 	"unicode/utf8"
+
+	"livecommerce/origin/shop"
 )
 
 // readJSON takes the body PUT /admin/v1/lives/{live}/products takes: an

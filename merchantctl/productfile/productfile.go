@@ -14,9 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"livecommerce/origin/shop"
 	"slices"
 	"strings"
+
+	"livecommerce/origin/shop"
 )
 
 // Limits bound what a file may hold, so a hostile file costs at most

@@ -78,8 +78,8 @@ func TestContractDocument(t *testing.T) {
 		c.send(t, 400, "origin", "GET", "/v1/lives/bad.live/stock", nil)
 		c.send(t, 404, "origin", "GET", "/v1/products/"+uniqueID("none")+"/stock", nil)
 		c.send(t, 404, "origin", "GET", "/v1/lives/"+uniqueID("none")+"/stock", nil)
-		// One unknown id uses up this address's budget of misses; its
-		// reads then come from the micro-cache only.
+		// One unknown id uses up this address's budget of database reads;
+		// its reads that need the database are then refused.
 		c.send(t, 404, "origin", "GET", "/v1/products/"+uniqueID("none")+"/stock", nil, from("203.0.113.5")...)
 		c.send(t, 429, "origin", "GET", "/v1/products/"+uniqueID("none")+"/stock", nil, from("203.0.113.5")...)
 		c.send(t, 429, "origin", "GET", "/v1/lives/"+uniqueID("none")+"/stock", nil, from("203.0.113.5")...)

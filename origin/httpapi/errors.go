@@ -20,17 +20,13 @@ type problem struct {
 	status     int
 	code       string
 	message    string
-	details    any
+	details    []adminapi.RowError
 	retryAfter int // seconds; 0 = no header
 }
 
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Details any    `json:"details,omitempty"`
-	} `json:"error"`
-}
+// errorBody is the contract's error shape, declared once for the origin
+// and the merchants' CLI, which reads it.
+type errorBody = adminapi.Error
 
 // Errors raised by the handlers themselves.
 var (

@@ -314,16 +314,13 @@ func TestPurchasesNeverWaitOnTheReadPath(t *testing.T) {
 	live := uniqueID("L")
 	sku := live + "A"
 	e.SetUpLive(live, "", origintest.Product{SKU: sku, Stock: 50, PerBuyerLimit: 50})
-	db := e.Server.Deps().DB
-	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-	defer cancel()
-	for range 10 {
-		db.LiveSKUs(expired, "L1")
-	}
+	openReadBreaker(t, e)
 	ctx := context.Background()
 	if err := e.Redis.Del(ctx, e.Keys.SKU(sku), e.Keys.Held(sku)).Err(); err != nil {
 		t.Fatal(err)
 	}
+	// The sku is now one the read path would have to load: it fails fast.
+	wantError(t, do(t, e, "GET", "/v1/products/"+sku+"/stock", nil), 503, "unavailable")
 	stop := make(chan struct{})
 	var readers sync.WaitGroup
 	for range 8 {
@@ -345,9 +342,22 @@ func TestPurchasesNeverWaitOnTheReadPath(t *testing.T) {
 	}
 	close(stop)
 	readers.Wait()
-	if db.Guard().Open() {
+	if e.Server.Deps().DB.Guard().Open() {
 		t.Error("the purchase path's breaker is open")
 	}
+}
+
+// openReadBreaker opens the read path's breaker with failing database
+// reads, and checks that a stock read that needs the database is then
+// refused at once.
+func openReadBreaker(t *testing.T, e *origintest.Env) {
+	t.Helper()
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	for range 10 {
+		e.Server.Deps().DB.LiveSKUs(expired, "L1")
+	}
+	wantError(t, do(t, e, "GET", "/v1/lives/"+uniqueID("L")+"/stock", nil), 503, "unavailable")
 }
 
 // TestReadPathFailuresNeverRefusePurchases opens the read path's breaker
@@ -357,15 +367,8 @@ func TestReadPathFailuresNeverRefusePurchases(t *testing.T) {
 	e := start(t, nil)
 	live := uniqueID("L")
 	e.SetUpLive(live, "", origintest.Product{SKU: live + "A", Stock: 10, PerBuyerLimit: 5})
-	db := e.Server.Deps().DB
-	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-	defer cancel()
-	for range 10 {
-		db.LiveSKUs(expired, "L1")
-	}
-	r := do(t, e, "GET", "/v1/lives/"+uniqueID("L")+"/stock", nil)
-	wantError(t, r, 503, "unavailable")
-	if db.Guard().Open() {
+	openReadBreaker(t, e)
+	if e.Server.Deps().DB.Guard().Open() {
 		t.Fatal("the purchase path's breaker opened on read failures")
 	}
 	wantCreated(t, buyQty(t, e, "alice", uniqueID("k"), live+"A", 1))

@@ -256,39 +256,10 @@ func (inv *Inventory) LiveLevels(ctx context.Context, liveID string, gate Gate) 
 	if err != nil {
 		return nil, err
 	}
-	if !loaded && gate != nil {
-		if err := gate(); err != nil {
-			return nil, err
-		}
-	}
 	if !loaded {
-		v, err := inv.group.Do(ctx, "live:"+liveID, func() (any, error) {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			release, err := inv.slot(ctx, mysqlstore.ForReads)
-			if err != nil {
-				return nil, err
-			}
-			defer release()
-			skus, err := inv.db.LiveSKUs(ctx, liveID)
-			if errors.Is(err, stock.ErrNotFound) {
-				if err := inv.redis.MarkLiveAbsent(ctx, liveID, inv.absentFor); err != nil {
-					inv.log.Warn("could not remember an unknown live", slog.String("live_id", liveID), slog.Any("error", err))
-				}
-				return nil, err
-			}
-			if err != nil {
-				return nil, err
-			}
-			if err := inv.redis.MarkLive(ctx, liveID, skus); err != nil {
-				return nil, err
-			}
-			return skus, nil
-		})
-		if err != nil {
+		if skus, err = inv.loadLive(ctx, liveID, gate); err != nil {
 			return nil, err
 		}
-		skus = v.([]string)
 	}
 	levels, err := inv.Levels(ctx, skus, gate)
 	if err != nil {
@@ -305,4 +276,42 @@ func (inv *Inventory) LiveLevels(ctx context.Context, liveID string, gate Gate) 
 	// A stable order keeps the body, and so the ETag, stable.
 	sort.Slice(out, func(i, j int) bool { return out[i].SKU < out[j].SKU })
 	return out, nil
+}
+
+// loadLive lists a live's skus from the database, asking gate first, and
+// records the listing (or the live's absence) in Redis. Concurrent calls
+// for the same live share one database read.
+func (inv *Inventory) loadLive(ctx context.Context, liveID string, gate Gate) ([]string, error) {
+	if gate != nil {
+		if err := gate(); err != nil {
+			return nil, err
+		}
+	}
+	v, err := inv.group.Do(ctx, "live:"+liveID, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		release, err := inv.slot(ctx, mysqlstore.ForReads)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		skus, err := inv.db.LiveSKUs(ctx, liveID)
+		if errors.Is(err, stock.ErrNotFound) {
+			if err := inv.redis.MarkLiveAbsent(ctx, liveID, inv.absentFor); err != nil {
+				inv.log.Warn("could not remember an unknown live", slog.String("live_id", liveID), slog.Any("error", err))
+			}
+			return nil, err
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := inv.redis.MarkLive(ctx, liveID, skus); err != nil {
+			return nil, err
+		}
+		return skus, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]string), nil
 }

@@ -57,14 +57,6 @@ func New(rdb redis.UniversalClient, guard *depguard.Guard, o Options) *Store {
 // Guard is the breaker in front of Redis.
 func (s *Store) Guard() *depguard.Guard { return s.guard }
 
-// The key layout is written down once, in keys.go.
-func (s *Store) skuKey(sku string) string         { return s.keys.SKU(sku) }
-func (s *Store) heldKey(sku string) string        { return s.keys.Held(sku) }
-func (s *Store) liveKey(live string) string       { return s.keys.Live(live) }
-func (s *Store) absentKey(sku string) string      { return s.keys.Absent(sku) }
-func (s *Store) absentLiveKey(live string) string { return s.keys.AbsentLive(live) }
-func (s *Store) idemKey(buyer, key string) string { return s.keys.Idempotency(buyer, key) }
-
 // createdKey marks an id created a moment ago, so that a reader that found
 // it unknown just before cannot mark it absent just after (markAbsentScript).
 func (s *Store) createdKey(absentKey string) string { return absentKey + ":created" }
@@ -114,7 +106,7 @@ func (s *Store) Reserve(ctx context.Context, r ReserveRequest) (Reservation, err
 	var res Reservation
 	err := s.guard.Do(func() error {
 		v, err := reserveScript.Run(ctx, s.rdb,
-			[]string{s.skuKey(r.SKU), s.heldKey(r.SKU), s.idemKey(r.BuyerID, r.IdempotencyKey)},
+			[]string{s.keys.SKU(r.SKU), s.keys.Held(r.SKU), s.keys.Idempotency(r.BuyerID, r.IdempotencyKey)},
 			r.BuyerID, r.Quantity, r.Fingerprint, r.Now.UnixMilli(), r.OrderID, s.pendingTTL.Milliseconds(),
 		).Slice()
 		if err != nil {
@@ -130,8 +122,7 @@ func decodeReserve(sku string, qty int64, v []any) (Reservation, error) {
 	tag, _ := v[0].(string)
 	switch tag {
 	case "ok":
-		l, err := decodeLevel(sku, v[1:])
-		l.SameStatus = err == nil && sameStatus(l, v[1:], qty)
+		l, err := decodeMove(sku, v[1:], qty)
 		return Reservation{Outcome: Reserved, Level: l}, err
 	case "replay":
 		body, _ := v[1].(string)
@@ -159,34 +150,40 @@ var refusals = map[string]Outcome{
 // decodeLevel reads the {remaining, version, live, low, updated ms} tail the
 // scripts return after a change.
 func decodeLevel(sku string, v []any) (stock.Level, error) {
+	l, _, err := decodeTail(sku, v)
+	return l, err
+}
+
+// decodeMove is decodeLevel for a change that moved remaining by -delta: a
+// reservation (delta = its quantity) or a release (-quantity). It also
+// sets SameStatus: whether the change left the sku's status as it was.
+func decodeMove(sku string, v []any, delta int64) (stock.Level, error) {
+	l, low, err := decodeTail(sku, v)
+	if err != nil {
+		return l, err
+	}
+	after, _ := v[0].(int64)
+	l.SameStatus = stock.StatusFor(max(after+delta, 0), low) == l.Status
+	return l, nil
+}
+
+// decodeTail is decodeLevel, also returning the low-stock threshold.
+func decodeTail(sku string, v []any) (stock.Level, int64, error) {
 	if len(v) < 5 {
-		return stock.Level{}, fmt.Errorf("redisstock: %s: short reply %v", sku, v)
+		return stock.Level{}, 0, fmt.Errorf("redisstock: %s: short reply %v", sku, v)
 	}
 	remaining, _ := v[0].(int64)
 	ver, _ := v[1].(int64)
 	live, _ := v[2].(string)
 	low, err := strconv.ParseInt(fmt.Sprint(v[3]), 10, 64)
 	if err != nil {
-		return stock.Level{}, fmt.Errorf("redisstock: %s: bad threshold %v", sku, v[3])
+		return stock.Level{}, 0, fmt.Errorf("redisstock: %s: bad threshold %v", sku, v[3])
 	}
 	upd, err := strconv.ParseInt(fmt.Sprint(v[4]), 10, 64)
 	if err != nil {
-		return stock.Level{}, fmt.Errorf("redisstock: %s: bad time %v", sku, v[4])
+		return stock.Level{}, 0, fmt.Errorf("redisstock: %s: bad time %v", sku, v[4])
 	}
-	return level(sku, live, remaining, low, ver, upd), nil
-}
-
-// sameStatus reports whether l, decoded from the script reply v, has the
-// status its sku had before the script moved remaining by -delta: whether
-// a reservation (delta = its quantity) or a release (-quantity) left the
-// status as it was.
-func sameStatus(l stock.Level, v []any, delta int64) bool {
-	after, _ := v[0].(int64)
-	low, err := strconv.ParseInt(fmt.Sprint(v[3]), 10, 64)
-	if err != nil {
-		return false
-	}
-	return stock.StatusFor(max(after+delta, 0), low) == l.Status
+	return level(sku, live, remaining, low, ver, upd), low, nil
 }
 
 func level(sku, live string, remaining, low, ver, updMs int64) stock.Level {
@@ -218,7 +215,7 @@ func (s *Store) Confirm(ctx context.Context, cs []Confirmation) error {
 	return s.guard.Do(func() error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, c := range cs {
-				k := s.idemKey(c.BuyerID, c.IdempotencyKey)
+				k := s.keys.Idempotency(c.BuyerID, c.IdempotencyKey)
 				p.HSet(ctx, k, "st", "d", "fp", c.Fingerprint, "resp", c.Response)
 				p.PExpire(ctx, k, s.doneTTL)
 			}
@@ -236,7 +233,7 @@ func (s *Store) Confirm(ctx context.Context, cs []Confirmation) error {
 func (s *Store) Release(ctx context.Context, r ReserveRequest) (l stock.Level, ok bool, err error) {
 	err = s.guard.Do(func() error {
 		v, err := releaseScript.Run(ctx, s.rdb,
-			[]string{s.skuKey(r.SKU), s.heldKey(r.SKU), s.idemKey(r.BuyerID, r.IdempotencyKey)},
+			[]string{s.keys.SKU(r.SKU), s.keys.Held(r.SKU), s.keys.Idempotency(r.BuyerID, r.IdempotencyKey)},
 			r.BuyerID, r.Quantity, r.Now.UnixMilli(), r.OrderID,
 		).Slice()
 		if err != nil {
@@ -245,9 +242,8 @@ func (s *Store) Release(ctx context.Context, r ReserveRequest) (l stock.Level, o
 		if tag, _ := v[0].(string); tag != "ok" {
 			return nil
 		}
-		l, err = decodeLevel(r.SKU, v[1:])
+		l, err = decodeMove(r.SKU, v[1:], -int64(r.Quantity))
 		ok = err == nil
-		l.SameStatus = ok && sameStatus(l, v[1:], -int64(r.Quantity))
 		return err
 	})
 	return l, ok, err
@@ -284,7 +280,7 @@ func (s *Store) Load(ctx context.Context, snap Snapshot) (bool, error) {
 	var loaded bool
 	err := s.guard.Do(func() error {
 		n, err := loadScript.Run(ctx, s.rdb,
-			[]string{s.skuKey(snap.SKU), s.heldKey(snap.SKU), s.liveKey(snap.LiveID)}, args...).Int()
+			[]string{s.keys.SKU(snap.SKU), s.keys.Held(snap.SKU), s.keys.Live(snap.LiveID)}, args...).Int()
 		if err != nil {
 			return fmt.Errorf("redisstock: load %s: %w", snap.SKU, err)
 		}
@@ -307,7 +303,7 @@ type Settings struct {
 // already holds the change.
 func (s *Store) Apply(ctx context.Context, st Settings, now time.Time) (l stock.Level, ok bool, err error) {
 	err = s.guard.Do(func() error {
-		v, err := applyScript.Run(ctx, s.rdb, []string{s.skuKey(st.SKU), s.liveKey(st.LiveID)},
+		v, err := applyScript.Run(ctx, s.rdb, []string{s.keys.SKU(st.SKU), s.keys.Live(st.LiveID)},
 			st.SKU, st.LiveID, st.Total, st.Limit, st.Low, windowMs(st.SaleStart), windowMs(st.SaleEnd),
 			now.UnixMilli(), st.Version).Slice()
 		if err != nil {
@@ -328,7 +324,7 @@ func (s *Store) Apply(ctx context.Context, st Settings, now time.Time) (l stock.
 func (s *Store) SetWindow(ctx context.Context, skus []string, start, end time.Time) error {
 	keys := make([]string, len(skus))
 	for i, sku := range skus {
-		keys[i] = s.skuKey(sku)
+		keys[i] = s.keys.SKU(sku)
 	}
 	return s.guard.Do(func() error {
 		if err := windowScript.Run(ctx, s.rdb, keys, windowMs(start), windowMs(end)).Err(); err != nil {
@@ -347,7 +343,7 @@ func (s *Store) Levels(ctx context.Context, skus []string) (levels []stock.Level
 		cmds := make([]*redis.SliceCmd, len(skus))
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, sku := range skus {
-				cmds[i] = p.HMGet(ctx, s.skuKey(sku), "live", "total", "sold", "ver", "low", "upd")
+				cmds[i] = p.HMGet(ctx, s.keys.SKU(sku), "live", "total", "sold", "ver", "low", "upd")
 			}
 			return nil
 		})
@@ -397,8 +393,8 @@ func (s *Store) LiveSKUs(ctx context.Context, live string) (skus []string, loade
 		var keys *redis.StringSliceCmd
 		var marked *redis.IntCmd
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			keys = p.HKeys(ctx, s.liveKey(live))
-			marked = p.Exists(ctx, s.absentLiveKey(live))
+			keys = p.HKeys(ctx, s.keys.Live(live))
+			marked = p.Exists(ctx, s.keys.AbsentLive(live))
 			return nil
 		})
 		if err != nil {
@@ -423,7 +419,7 @@ func (s *Store) LiveSKUs(ctx context.Context, live string) (skus []string, loade
 // a flood of reads of made-up live ids does not reach the database.
 func (s *Store) MarkLiveAbsent(ctx context.Context, live string, ttl time.Duration) error {
 	return s.guard.Do(func() error {
-		k := s.absentLiveKey(live)
+		k := s.keys.AbsentLive(live)
 		if err := markAbsentScript.Run(ctx, s.rdb, []string{k, s.createdKey(k)}, ttl.Milliseconds()).Err(); err != nil {
 			return fmt.Errorf("redisstock: mark live %s absent: %w", live, err)
 		}
@@ -445,9 +441,9 @@ func (s *Store) MarkLive(ctx context.Context, live string, skus []string) error 
 			args = append(args, sku, "1")
 		}
 		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Del(ctx, s.liveKey(live))
-			p.HSet(ctx, s.liveKey(live), args...)
-			p.PExpire(ctx, s.liveKey(live), liveListingTTL)
+			p.Del(ctx, s.keys.Live(live))
+			p.HSet(ctx, s.keys.Live(live), args...)
+			p.PExpire(ctx, s.keys.Live(live), liveListingTTL)
 			return nil
 		})
 		if err != nil {
@@ -461,9 +457,9 @@ func (s *Store) MarkLive(ctx context.Context, live string, skus []string) error 
 // the next read rebuilds it whole.
 func (s *Store) ForgetLive(ctx context.Context, live string) error {
 	return s.guard.Do(func() error {
-		k := s.absentLiveKey(live)
+		k := s.keys.AbsentLive(live)
 		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Del(ctx, s.liveKey(live), k)
+			p.Del(ctx, s.keys.Live(live), k)
 			p.Set(ctx, s.createdKey(k), "1", createdFor)
 			return nil
 		})
@@ -478,7 +474,7 @@ func (s *Store) ForgetLive(ctx context.Context, live string) error {
 // flood of reads of it does not reach the database.
 func (s *Store) MarkAbsent(ctx context.Context, sku string, ttl time.Duration) error {
 	return s.guard.Do(func() error {
-		k := s.absentKey(sku)
+		k := s.keys.Absent(sku)
 		if err := markAbsentScript.Run(ctx, s.rdb, []string{k, s.createdKey(k)}, ttl.Milliseconds()).Err(); err != nil {
 			return fmt.Errorf("redisstock: mark %s absent: %w", sku, err)
 		}
@@ -491,7 +487,7 @@ func (s *Store) Absent(ctx context.Context, sku string) (bool, error) {
 	var n int64
 	err := s.guard.Do(func() error {
 		var err error
-		if n, err = s.rdb.Exists(ctx, s.absentKey(sku)).Result(); err != nil {
+		if n, err = s.rdb.Exists(ctx, s.keys.Absent(sku)).Result(); err != nil {
 			return fmt.Errorf("redisstock: absent %s: %w", sku, err)
 		}
 		return nil
@@ -506,7 +502,7 @@ func (s *Store) ForgetAbsent(ctx context.Context, skus []string) error {
 	}
 	keys := make([]string, len(skus))
 	for i, sku := range skus {
-		keys[i] = s.absentKey(sku)
+		keys[i] = s.keys.Absent(sku)
 	}
 	return s.guard.Do(func() error {
 		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -531,7 +527,7 @@ func (s *Store) Totals(ctx context.Context, skus []string) (map[string][2]int64,
 		cmds := make([]*redis.SliceCmd, len(skus))
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, sku := range skus {
-				cmds[i] = p.HMGet(ctx, s.skuKey(sku), "total", "sold")
+				cmds[i] = p.HMGet(ctx, s.keys.SKU(sku), "total", "sold")
 			}
 			return nil
 		})
@@ -568,8 +564,8 @@ func (s *Store) Counters(ctx context.Context, sku string) (Counters, error) {
 		var hm *redis.SliceCmd
 		var held *redis.MapStringStringCmd
 		_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			hm = p.HMGet(ctx, s.skuKey(sku), "total", "sold", "ver")
-			held = p.HGetAll(ctx, s.heldKey(sku))
+			hm = p.HMGet(ctx, s.keys.SKU(sku), "total", "sold", "ver")
+			held = p.HGetAll(ctx, s.keys.Held(sku))
 			return nil
 		})
 		if err != nil {
@@ -604,7 +600,7 @@ func (s *Store) Repair(ctx context.Context, snap Snapshot, expectVersion int64, 
 		args = append(args, b, n)
 	}
 	err = s.guard.Do(func() error {
-		v, err := repairScript.Run(ctx, s.rdb, []string{s.skuKey(snap.SKU), s.heldKey(snap.SKU)}, args...).Slice()
+		v, err := repairScript.Run(ctx, s.rdb, []string{s.keys.SKU(snap.SKU), s.keys.Held(snap.SKU)}, args...).Slice()
 		if err != nil {
 			return fmt.Errorf("redisstock: repair %s: %w", snap.SKU, err)
 		}
@@ -623,7 +619,7 @@ func (s *Store) Repair(ctx context.Context, snap Snapshot, expectVersion int64, 
 // a change.
 func (s *Store) Clamp(ctx context.Context, sku string, dbStock, dbSold int64, now time.Time) (l stock.Level, lowered bool, err error) {
 	err = s.guard.Do(func() error {
-		v, err := clampScript.Run(ctx, s.rdb, []string{s.skuKey(sku)}, dbStock, dbSold, now.UnixMilli()).Slice()
+		v, err := clampScript.Run(ctx, s.rdb, []string{s.keys.SKU(sku)}, dbStock, dbSold, now.UnixMilli()).Slice()
 		if err != nil {
 			return fmt.Errorf("redisstock: clamp %s: %w", sku, err)
 		}

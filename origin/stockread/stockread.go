@@ -138,15 +138,10 @@ func (c *Cache) get(ctx context.Context, key string, gate inventory.Gate, load f
 		return refuse(gate)
 	}
 	v, err := c.group.Do(ctx, key, func() (any, error) {
-		// The shared load must not die with the first caller's context.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		return c.loadAndStore(lctx, key, mine, load)
+		return c.loadAndStore(ctx, key, mine, load)
 	})
 	if errors.Is(err, ErrRefused) && !asked {
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		v, err = c.loadAndStore(lctx, key, func() error { return refuse(gate) }, load)
+		v, err = c.loadAndStore(ctx, key, func() error { return refuse(gate) }, load)
 	}
 	if err != nil {
 		return nil, err
@@ -165,7 +160,12 @@ func refuse(gate inventory.Gate) error {
 	return nil
 }
 
+// loadAndStore loads key's answer and caches it. The load does not die
+// with ctx: others may be waiting on it (group.Do), and its answer serves
+// them and later readers.
 func (c *Cache) loadAndStore(ctx context.Context, key string, gate inventory.Gate, load func(context.Context, inventory.Gate) (*Answer, error)) (*Answer, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
 	// The answer is as old as the moment the load began: counting the
 	// TTL from there keeps every answer within TTL of its read, which
 	// the edge invalidator relies on (stock.MaxOriginCache).

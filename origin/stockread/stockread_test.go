@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -373,4 +374,64 @@ func (s *failingSource) Level(context.Context, string, inventory.Gate) (stock.Le
 func (s *failingSource) LiveLevels(context.Context, string, inventory.Gate) ([]stock.Level, error) {
 	s.calls.Add(1)
 	return nil, stock.ErrUnavailable
+}
+
+// gatedSource asks the gate before each load, as a cold read does, and
+// holds every load until release is closed.
+type gatedSource struct {
+	release chan struct{}
+	calls   atomic.Int64
+}
+
+func (s *gatedSource) Level(ctx context.Context, sku string, gate inventory.Gate) (stock.Level, error) {
+	s.calls.Add(1)
+	<-s.release
+	if gate != nil {
+		if err := gate(); err != nil {
+			return stock.Level{}, err
+		}
+	}
+	return stock.Level{SKU: sku, LiveID: "L1", Remaining: 1, Status: stock.LowStock, Version: 1, UpdatedAt: time.Unix(0, 0).UTC()}, nil
+}
+
+func (s *gatedSource) LiveLevels(context.Context, string, inventory.Gate) ([]stock.Level, error) {
+	return nil, stock.ErrNotFound
+}
+
+// TestLeadersRefusalIsNotShared: a read that joins a load led by a client
+// whose gate refuses it is not refused with it; it loads again, asking its
+// own gate.
+func TestLeadersRefusalIsNotShared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &gatedSource{release: make(chan struct{})}
+		c := stockread.New(src, time.Second)
+		empty := errors.New("budget spent")
+		var leaderErr, followerErr error
+		var followerAnswer *stockread.Answer
+		var followerAsked atomic.Int64
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			_, leaderErr = c.SKU(context.Background(), "A1", func() error { return empty })
+		})
+		synctest.Wait() // the leader's load is under way
+		wg.Go(func() {
+			followerAnswer, followerErr = c.SKU(context.Background(), "A1", func() error { followerAsked.Add(1); return nil })
+		})
+		synctest.Wait() // the follower waits on the leader's load
+		close(src.release)
+		wg.Wait()
+
+		if !errors.Is(leaderErr, stockread.ErrRefused) || !errors.Is(leaderErr, empty) {
+			t.Errorf("leader: got %v, want ErrRefused wrapping its gate's error", leaderErr)
+		}
+		if followerErr != nil || followerAnswer == nil || followerAnswer.NotFound {
+			t.Fatalf("follower: got %+v, %v; want the level", followerAnswer, followerErr)
+		}
+		if got := followerAsked.Load(); got != 1 {
+			t.Errorf("follower's gate asked %d times, want 1", got)
+		}
+		if got := src.calls.Load(); got != 2 {
+			t.Errorf("source called %d times, want 2 (the leader's load, then the follower's own)", got)
+		}
+	})
 }

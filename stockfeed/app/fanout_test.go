@@ -163,22 +163,8 @@ func TestSlowViewerStreamStaysWhole(t *testing.T) {
 	fast := watch(t, feedtest.Dial(t, feed.URL, "HALF", ""))
 	waitFor(t, 10*time.Second, "both viewers connected", func() bool { return feed.Streams() == 2 })
 
-	cut := func() bool {
-		return metric(t, feed.OpsURL, "stockfeed_clients_dropped_total", `reason="slow_consumer"`) > 0
-	}
-	v := int64(2)
-	for ; v <= 3000 && (v%20 != 0 || !cut()); v++ {
-		for i := range skus {
-			l := feedtest.Level("HALF", fmt.Sprintf("sku-%02d", i), 1000, v)
-			body, _ := json.Marshal(stock.NewEvent(l))
-			pub.Conn().Publish(stock.Subject("HALF", l.SKU), body)
-		}
-		if err := pub.Conn().Flush(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if !cut() {
+	last := publishUntilSlowCut(t, feed, pub, "HALF", skus)
+	if metric(t, feed.OpsURL, "stockfeed_clients_dropped_total", `reason="slow_consumer"`) == 0 {
 		t.Fatal("the viewer that does not read was never cut")
 	}
 
@@ -223,7 +209,6 @@ func TestSlowViewerStreamStaysWhole(t *testing.T) {
 	}
 	t.Logf("the slow viewer read %d stock events, goodbye %q", events, disconnect)
 
-	last := v - 1
 	waitFor(t, 10*time.Second, "the reading viewer on the last round", func() bool {
 		return fast.version("sku-00") == last && fast.version("sku-49") == last
 	})

@@ -409,16 +409,6 @@ func TestSlowClientIsCut(t *testing.T) {
 	})
 	pub := feedtest.NewPublisher(t, n.URL)
 	const skus = 50
-	publishRound := func(v int64) {
-		for i := range skus {
-			l := feedtest.Level("SLOW", fmt.Sprintf("sku-%02d", i), 1000, v)
-			body, _ := json.Marshal(stock.NewEvent(l))
-			pub.Conn().Publish(stock.Subject("SLOW", l.SKU), body)
-		}
-		if err := pub.Conn().Flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for i := range skus {
 		pub.Level(feedtest.Level("SLOW", fmt.Sprintf("sku-%02d", i), 1000, 1))
 	}
@@ -431,20 +421,14 @@ func TestSlowClientIsCut(t *testing.T) {
 	waitFor(t, 10*time.Second, "both viewers connected", func() bool { return feed.Streams() == 2 })
 	// The kernel buffers up to 4 MiB for the slow viewer before the
 	// feed's writes to it block; past that its queue fills.
-	cut := func() bool {
-		return metric(t, feed.OpsURL, "stockfeed_clients_dropped_total", `reason="slow_consumer"`) > 0
-	}
-	for v := int64(2); v <= 3000 && (v%20 != 0 || !cut()); v++ {
-		publishRound(v)
-		time.Sleep(time.Millisecond)
-	}
+	publishUntilSlowCut(t, feed, pub, "SLOW", skus)
 	waitFor(t, 10*time.Second, "the slow viewer cut", func() bool {
 		return metric(t, feed.OpsURL, "stockfeed_clients_dropped_total", `reason="slow_consumer"`) == 1
 	})
 	waitFor(t, 10*time.Second, "the slow viewer's stream ended", func() bool { return feed.Streams() == 1 })
 
 	// The fast viewer is still there and current.
-	publishRound(1000)
+	publishRound(t, pub, "SLOW", skus, 1000)
 	waitFor(t, 10*time.Second, "the fast viewer on the last round", func() bool {
 		return fast.version("sku-00") == 1000 && fast.version("sku-49") == 1000
 	})
@@ -702,4 +686,34 @@ func dialNonReader(t *testing.T, feedURL, live string) net.Conn {
 	t.Cleanup(func() { conn.Close() })
 	fmt.Fprintf(conn, "GET /v1/lives/%s/events HTTP/1.1\r\nHost: feed\r\n\r\n", live)
 	return conn
+}
+
+// publishRound publishes version v of skus products of a live
+// (sku-00, sku-01, ...) without waiting for each to be stored.
+func publishRound(t *testing.T, pub *feedtest.Publisher, live string, skus int, v int64) {
+	t.Helper()
+	for i := range skus {
+		l := feedtest.Level(live, fmt.Sprintf("sku-%02d", i), 1000, v)
+		body, _ := json.Marshal(stock.NewEvent(l))
+		pub.Conn().Publish(stock.Subject(live, l.SKU), body)
+	}
+	if err := pub.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publishUntilSlowCut publishes rounds of a live's skus, from version 2
+// on, until the feed has cut a viewer as too slow (checked every 20
+// rounds) or 3000 rounds are out, and returns the last version published.
+func publishUntilSlowCut(t *testing.T, feed *feedtest.Feed, pub *feedtest.Publisher, live string, skus int) int64 {
+	t.Helper()
+	cut := func() bool {
+		return metric(t, feed.OpsURL, "stockfeed_clients_dropped_total", `reason="slow_consumer"`) > 0
+	}
+	v := int64(2)
+	for ; v <= 3000 && (v%20 != 0 || !cut()); v++ {
+		publishRound(t, pub, live, skus, v)
+		time.Sleep(time.Millisecond)
+	}
+	return v - 1
 }

@@ -61,14 +61,20 @@ func (r *recConn) pump(t *testing.T, c *Client, chunked bool) {
 			return
 		}
 		r.mu.Lock()
-		for i, f := range buf[:n] {
-			b := f.Bytes(chunked)
-			if i == 0 {
-				b = b[off:]
-			}
-			r.buf = append(r.buf, b...)
-		}
+		r.keepTaken(buf[:n], off, chunked)
 		r.mu.Unlock()
+	}
+}
+
+// keepTaken records frames taken with Take as the pump writes them: the
+// first from off on. r.mu is held.
+func (r *recConn) keepTaken(frames []*Frame, off int, chunked bool) {
+	for i, f := range frames {
+		b := f.Bytes(chunked)
+		if i == 0 {
+			b = b[off:]
+		}
+		r.buf = append(r.buf, b...)
 	}
 }
 
@@ -395,13 +401,7 @@ func TestPumpCatchesUp(t *testing.T) {
 		}
 		// Taken frames are the pump's to write; put them back as a pump does.
 		slow.mu.Lock()
-		for i, f := range buf[:n] {
-			b := f.Bytes(true)
-			if i == 0 {
-				b = b[off:]
-			}
-			slow.buf = append(slow.buf, b...)
-		}
+		slow.keepTaken(buf[:n], off, true)
 		slow.take = -1
 		slow.mu.Unlock()
 		slow.pump(t, c, true) // finds nothing more: back to direct writes

@@ -23,6 +23,7 @@ import (
 	"livecommerce/loadtest/feedbench/childproc"
 	"livecommerce/loadtest/machine"
 	"livecommerce/loadtest/markdown"
+	"livecommerce/loadtest/pause"
 	"livecommerce/loadtest/procstat"
 )
 
@@ -136,7 +137,7 @@ func measure(ctx context.Context, self, kind string, cfg Config) (result, error)
 	if err := firstError(errs); err != nil {
 		return res, err
 	}
-	if err := sleep(ctx, cfg.IdleWait); err != nil {
+	if err := pause.For(ctx, cfg.IdleWait); err != nil {
 		return res, err
 	}
 	if err := srv.Alive(); err != nil {
@@ -264,16 +265,4 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
-}
-
-// sleep waits d unless ctx ends first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
