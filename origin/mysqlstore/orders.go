@@ -22,12 +22,11 @@ var ErrOutcomeUnknown = errors.New("mysqlstore: commit outcome unknown")
 const orderColumns = "id, buyer_id, idempotency_key, sku, live_id, quantity, unit_price, currency, status, created_at"
 
 // CommitOrders makes a batch of admitted purchases durable in one
-// transaction of two round trips (see commitOnce). The database enforces the
-// bounds itself: the product rows are locked, each order is admitted against
-// stock - sold and the buyer's holdings, and the products' CHECK refuses a
-// sold count past the stock, so even a Redis that lost writes cannot cause
-// an oversell. One UPDATE per sku per batch keeps a hot sku far below the
-// row-change rate Galera can certify.
+// transaction. The database enforces the bounds itself: the product rows are
+// locked, each order is admitted against stock - sold and the buyer's
+// holdings, and sold is raised with a conditional update, so even a Redis
+// that lost writes cannot cause an oversell. One UPDATE per sku per batch
+// keeps a hot sku far below the row-change rate Galera can certify.
 //
 // The returned results are in the order of reqs. An error means nothing was
 // committed, except ErrOutcomeUnknown, which comes with the results the
@@ -54,203 +53,46 @@ func (s *Store) CommitOrders(ctx context.Context, reqs []shop.OrderRequest, now 
 	return results, err
 }
 
-// commitOnce is one attempt at a batch, in two round trips to the
-// database however many orders and skus it holds: the first starts the
-// transaction, locks the product rows and reads everything the decisions
-// need (sale windows, the buyers' holdings, and on a retry the orders that
-// already exist); the second writes and commits. The writes rely on the
-// products table's CHECK (sold within stock) rather than a conditional
-// UPDATE: a statement that fails stops the rest of the round trip before
-// its COMMIT, so an overrun can never be committed.
 func (s *Store) commitOnce(ctx context.Context, reqs []shop.OrderRequest, now time.Time, checkDuplicates bool) ([]shop.Result, error) {
-	conn, err := s.batch.Conn(ctx)
+	tx, err := s.batch.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("mysqlstore: order batch: %w", err)
+		return nil, fmt.Errorf("mysqlstore: begin order batch: %w", err)
 	}
-	defer conn.Close()
-	// Until a COMMIT has answered, a transaction may be open on conn: it
-	// is ended before the connection goes back to the pool.
 	committed := false
 	defer func() {
 		if !committed {
-			endTransaction(conn)
+			_ = tx.Rollback()
 		}
 	}()
 
 	skus, buyers := distinct(reqs)
-	st, err := readBatch(ctx, conn, reqs, skus, buyers, checkDuplicates)
+	products, err := lockProducts(ctx, tx, skus)
 	if err != nil {
 		return nil, err
 	}
-	results, w := decide(reqs, st, now)
-	if len(w.insert) == 0 {
-		return results, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("mysqlstore: write order batch: %w", err)
-	}
-	query, args := w.statements(skus, now)
-	_, err = conn.ExecContext(ctx, query, args...)
-	switch {
-	case err == nil:
-		committed = true
-		return results, nil
-	case refusedBeforeCommit(err), errors.Is(err, driver.ErrBadConn):
-		// A statement before COMMIT was refused, which stops the packet
-		// there, or COMMIT failed certification; or the driver wrote
-		// nothing (it says ErrBadConn only then). Nothing was committed.
-		return nil, fmt.Errorf("mysqlstore: write order batch: %w", err)
-	}
-	// The connection failed with the COMMIT possibly sent, or the server
-	// answered with an error that does not say which statement it ended
-	// (a killed connection, a shutdown, a Galera node leaving the primary
-	// component): the batch may or may not have landed. BatchLanded
-	// settles it.
-	return results, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
-}
-
-// refusedBeforeCommit recognises the server errors of a batch's write
-// packet that leave nothing committed: a statement refused (a duplicate
-// key, a lock wait, the CHECK on sold) or a deadlock or certification
-// conflict, which rolls the whole transaction back.
-func refusedBeforeCommit(err error) bool {
-	switch mysqlErrNo(err) {
-	case errDupEntry, errLockWaitTimeout, errDeadlock, errCheckMariaDB, errCheckMySQL:
-		return true
-	}
-	return false
-}
-
-// endTransaction rolls back whatever a batch left open on conn, or makes
-// the pool discard the connection when it cannot.
-func endTransaction(conn *sql.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
-		conn.Raw(func(any) error { return driver.ErrBadConn })
-	}
-}
-
-// batchState is what a batch reads under its product locks.
-type batchState struct {
-	products map[string]productRow
-	windows  map[string]saleWindow
-	held     map[string]int64 // units per sku+"\x00"+buyer
-	existing map[[2]string]shop.Order
-}
-
-// readBatch starts the batch's transaction and reads its state in one
-// round trip. The product rows are locked first; the reads after them are
-// plain reads of a snapshot taken once the locks are held, so no other
-// batch for these skus can add orders unseen. The lives are not locked:
-// that would serialize every batch of a live.
-func readBatch(ctx context.Context, conn *sql.Conn, reqs []shop.OrderRequest, skus, buyers []string, checkDuplicates bool) (batchState, error) {
-	var q strings.Builder
-	args := make([]any, 0, 3*len(skus)+len(buyers)+2*len(reqs))
-	skuList := placeholders(len(skus))
-	addSKUs := func() {
-		for _, sku := range skus {
-			args = append(args, sku)
-		}
-	}
-	q.WriteString("START TRANSACTION; SELECT sku, live_id, price, currency, stock, sold, per_buyer_limit FROM products WHERE sku IN (" + skuList + ") ORDER BY sku FOR UPDATE")
-	addSKUs()
-	q.WriteString("; SELECT id, sale_starts_at, sale_ends_at FROM lives WHERE id IN (SELECT live_id FROM products WHERE sku IN (" + skuList + "))")
-	addSKUs()
-	q.WriteString("; SELECT sku, buyer_id, SUM(quantity) FROM orders WHERE sku IN (" + skuList + ") AND buyer_id IN (" + placeholders(len(buyers)) + ") GROUP BY sku, buyer_id")
-	addSKUs()
-	for _, b := range buyers {
-		args = append(args, b)
-	}
-	if checkDuplicates {
-		q.WriteString("; SELECT " + orderColumns + " FROM orders WHERE (buyer_id, idempotency_key) IN (" +
-			strings.TrimSuffix(strings.Repeat("(?, ?), ", len(reqs)), ", ") + ")")
-		for _, r := range reqs {
-			args = append(args, r.BuyerID, r.IdempotencyKey)
-		}
-	}
-
-	st := batchState{
-		products: make(map[string]productRow, len(skus)),
-		windows:  map[string]saleWindow{},
-		held:     map[string]int64{},
-		existing: map[[2]string]shop.Order{},
-	}
-	rows, err := conn.QueryContext(ctx, q.String(), args...)
+	held, err := holdings(ctx, tx, skus, buyers)
 	if err != nil {
-		return st, fmt.Errorf("mysqlstore: lock products: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	sets := []struct {
-		what string
-		scan func() error
-	}{
-		{"lock products", func() error {
-			var sku string
-			var p productRow
-			err := rows.Scan(&sku, &p.live, &p.price, &p.currency, &p.stock, &p.sold, &p.limit)
-			st.products[sku] = p
-			return err
-		}},
-		{"read sale windows", func() error {
-			var id string
-			var w saleWindow
-			err := rows.Scan(&id, &w.start, &w.end)
-			st.windows[id] = w
-			return err
-		}},
-		{"read holdings", func() error {
-			var sku, buyer string
-			var n int64
-			err := rows.Scan(&sku, &buyer, &n)
-			st.held[sku+"\x00"+buyer] = n
-			return err
-		}},
-		{"find duplicate orders", func() error {
-			o, err := scanOrder(rows)
-			st.existing[[2]string{o.BuyerID, o.IdempotencyKey}] = o
-			return err
-		}},
+	windows, err := saleWindows(ctx, tx, products)
+	if err != nil {
+		return nil, err
 	}
-	if !checkDuplicates {
-		sets = sets[:3]
-	}
-	for i, set := range sets {
-		if i > 0 && !rows.NextResultSet() {
-			if err := rows.Err(); err != nil {
-				return st, fmt.Errorf("mysqlstore: %s: %w", set.what, err)
-			}
-			return st, fmt.Errorf("mysqlstore: %s: no result", set.what)
-		}
-		for rows.Next() {
-			if err := set.scan(); err != nil {
-				return st, fmt.Errorf("mysqlstore: %s: %w", set.what, err)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return st, fmt.Errorf("mysqlstore: %s: %w", set.what, err)
+	var existing map[[2]string]shop.Order
+	if checkDuplicates {
+		if existing, err = ordersByKeys(ctx, tx, reqs); err != nil {
+			return nil, err
 		}
 	}
-	return st, nil
-}
 
-// batchWrites is what a batch's decisions leave to write.
-type batchWrites struct {
-	added      map[string]int64 // units sold per sku
-	maxVersion map[string]int64
-	insert     []shop.Order
-}
-
-// decide admits or refuses each request of a batch against the state read
-// under the locks, in order, counting what the earlier ones took.
-func decide(reqs []shop.OrderRequest, st batchState, now time.Time) ([]shop.Result, batchWrites) {
 	results := make([]shop.Result, len(reqs))
-	w := batchWrites{added: map[string]int64{}, maxVersion: map[string]int64{}}
-	held := st.held
+	added := map[string]int64{}
+	maxVersion := map[string]int64{}
 	inBatch := map[[2]string]bool{}
+	var insert []shop.Order
 	for i, r := range reqs {
 		key := [2]string{r.BuyerID, r.IdempotencyKey}
-		if o, ok := st.existing[key]; ok {
+		if o, ok := existing[key]; ok {
 			results[i] = shop.Result{Verdict: shop.Duplicate, Order: o}
 			continue
 		}
@@ -259,15 +101,15 @@ func decide(reqs []shop.OrderRequest, st batchState, now time.Time) ([]shop.Resu
 			continue
 		}
 		inBatch[key] = true
-		p, ok := st.products[r.SKU]
+		p, ok := products[r.SKU]
 		if !ok {
 			results[i] = shop.Result{Verdict: shop.RejectedNotFound}
 			continue
 		}
-		remaining := p.stock - p.sold - w.added[r.SKU]
+		remaining := p.stock - p.sold - added[r.SKU]
 		hk := r.SKU + "\x00" + r.BuyerID
 		switch {
-		case !st.windows[p.live].open(now):
+		case !windows[p.live].open(now):
 			// Redis enforces the window too; this holds even when Redis
 			// missed a change of it.
 			results[i] = shop.Result{Verdict: shop.RejectedNotOpen}
@@ -282,42 +124,59 @@ func decide(reqs []shop.OrderRequest, st batchState, now time.Time) ([]shop.Resu
 			results[i] = shop.Result{Verdict: shop.RejectedLimit}
 			continue
 		}
-		w.added[r.SKU] += int64(r.Quantity)
+		added[r.SKU] += int64(r.Quantity)
 		held[hk] += int64(r.Quantity)
-		w.maxVersion[r.SKU] = max(w.maxVersion[r.SKU], r.Version)
+		maxVersion[r.SKU] = max(maxVersion[r.SKU], r.Version)
 		o := shop.Order{
 			ID: r.ID, BuyerID: r.BuyerID, IdempotencyKey: r.IdempotencyKey, SKU: r.SKU,
 			LiveID: p.live, Quantity: r.Quantity, UnitPrice: p.price, Currency: p.currency,
 			Status: "confirmed", CreatedAt: now,
 		}
 		results[i] = shop.Result{Verdict: shop.Committed, Order: o}
-		w.insert = append(w.insert, o)
+		insert = append(insert, o)
 	}
-	return results, w
-}
+	if len(insert) == 0 {
+		return results, nil
+	}
 
-// statements is the batch's second round trip: one UPDATE per sku sold,
-// one INSERT of every order, and COMMIT. The products' CHECK refuses an
-// UPDATE past the stock, which stops the round trip before COMMIT; the
-// rows cannot be gone, since the batch holds their locks.
-func (w batchWrites) statements(skus []string, now time.Time) (string, []any) {
-	var q strings.Builder
-	args := make([]any, 0, 4*len(skus)+10*len(w.insert))
 	for _, sku := range skus {
-		n := w.added[sku]
+		n := added[sku]
 		if n == 0 {
 			continue
 		}
-		q.WriteString("UPDATE products SET sold = sold + ?, version = GREATEST(version, ?), updated_at = ? WHERE sku = ?; ")
-		args = append(args, n, w.maxVersion[sku], now, sku)
+		res, err := tx.ExecContext(ctx,
+			"UPDATE products SET sold = sold + ?, version = GREATEST(version, ?), updated_at = ? WHERE sku = ? AND sold + ? <= stock",
+			n, maxVersion[sku], now, sku, n)
+		if err != nil {
+			return nil, fmt.Errorf("mysqlstore: raise sold of %s: %w", sku, err)
+		}
+		if rows, err := res.RowsAffected(); err != nil || rows != 1 {
+			return nil, fmt.Errorf("mysqlstore: raise sold of %s: bound check refused under lock (rows %d, %v)", sku, rows, err)
+		}
 	}
-	q.WriteString("INSERT INTO orders (" + orderColumns + ") VALUES ")
-	q.WriteString(strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", len(w.insert)), ", "))
-	for _, o := range w.insert {
+
+	args := make([]any, 0, 10*len(insert))
+	for _, o := range insert {
 		args = append(args, o.ID, o.BuyerID, o.IdempotencyKey, o.SKU, o.LiveID, o.Quantity, o.UnitPrice, o.Currency, o.Status, o.CreatedAt)
 	}
-	q.WriteString("; COMMIT")
-	return q.String(), args
+	rowsSQL := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), ", len(insert)), ", ")
+	if _, err := tx.ExecContext(ctx, "INSERT INTO orders ("+orderColumns+") VALUES "+rowsSQL, args...); err != nil {
+		return nil, fmt.Errorf("mysqlstore: insert %d orders: %w", len(insert), err)
+	}
+
+	if err := tx.Commit(); err != nil {
+		committed = true // nothing left to roll back either way
+		if commitNeverSent(err) || mysqlErrNo(err) != 0 {
+			// Either COMMIT never left, or the server answered: the
+			// transaction is rolled back.
+			return nil, fmt.Errorf("mysqlstore: commit order batch: %w", err)
+		}
+		// The connection failed with COMMIT sent: it may or may not
+		// have landed. BatchLanded settles it.
+		return results, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+	}
+	committed = true
+	return results, nil
 }
 
 // BatchLanded reports whether the batch with these results was committed.
@@ -385,15 +244,138 @@ func (s *Store) BatchLanded(ctx context.Context, results []shop.Result) (bool, e
 	return false, fmt.Errorf("mysqlstore: look up order %s: %w", probe, err)
 }
 
+// commitNeverSent recognises COMMIT errors raised before anything reached
+// the server: database/sql refuses a transaction whose context ended or
+// that is already over, and the driver says ErrBadConn only when it wrote
+// nothing.
+func commitNeverSent(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, sql.ErrTxDone) || errors.Is(err, driver.ErrBadConn)
+}
+
 type saleWindow struct{ start, end sql.NullTime }
 
 func (w saleWindow) open(now time.Time) bool {
 	return (!w.start.Valid || !now.Before(w.start.Time)) && (!w.end.Valid || now.Before(w.end.Time))
 }
 
+// saleWindows reads the windows of the lives of the locked products. A
+// plain read: locking the live rows would serialize every batch of a live.
+func saleWindows(ctx context.Context, tx *sql.Tx, products map[string]productRow) (map[string]saleWindow, error) {
+	var lives []any
+	seen := map[string]bool{}
+	for _, p := range products {
+		if !seen[p.live] {
+			seen[p.live] = true
+			lives = append(lives, p.live)
+		}
+	}
+	out := make(map[string]saleWindow, len(lives))
+	if len(lives) == 0 {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT id, sale_starts_at, sale_ends_at FROM lives WHERE id IN ("+placeholders(len(lives))+")", lives...)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: read sale windows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var w saleWindow
+		if err := rows.Scan(&id, &w.start, &w.end); err != nil {
+			return nil, fmt.Errorf("mysqlstore: read sale windows: %w", err)
+		}
+		out[id] = w
+	}
+	return out, rows.Err()
+}
+
 type productRow struct {
 	live, currency            string
 	price, stock, sold, limit int64
+}
+
+func lockProducts(ctx context.Context, tx *sql.Tx, skus []string) (map[string]productRow, error) {
+	args := make([]any, len(skus))
+	for i, s := range skus {
+		args[i] = s
+	}
+	rows, err := tx.QueryContext(ctx,
+		"SELECT sku, live_id, price, currency, stock, sold, per_buyer_limit FROM products WHERE sku IN ("+
+			placeholders(len(skus))+") ORDER BY sku FOR UPDATE", args...)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: lock products: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]productRow, len(skus))
+	for rows.Next() {
+		var sku string
+		var p productRow
+		if err := rows.Scan(&sku, &p.live, &p.price, &p.currency, &p.stock, &p.sold, &p.limit); err != nil {
+			return nil, fmt.Errorf("mysqlstore: lock products: %w", err)
+		}
+		out[sku] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mysqlstore: lock products: %w", err)
+	}
+	return out, nil
+}
+
+// holdings returns units per sku+"\x00"+buyer for the buyers of a batch.
+// It runs after the product rows are locked, so no other batch for these
+// skus can add orders while it reads.
+func holdings(ctx context.Context, tx *sql.Tx, skus, buyers []string) (map[string]int64, error) {
+	args := make([]any, 0, len(skus)+len(buyers))
+	for _, s := range skus {
+		args = append(args, s)
+	}
+	for _, b := range buyers {
+		args = append(args, b)
+	}
+	rows, err := tx.QueryContext(ctx,
+		"SELECT sku, buyer_id, SUM(quantity) FROM orders WHERE sku IN ("+placeholders(len(skus))+
+			") AND buyer_id IN ("+placeholders(len(buyers))+") GROUP BY sku, buyer_id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: read holdings: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var sku, buyer string
+		var n int64
+		if err := rows.Scan(&sku, &buyer, &n); err != nil {
+			return nil, fmt.Errorf("mysqlstore: read holdings: %w", err)
+		}
+		out[sku+"\x00"+buyer] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mysqlstore: read holdings: %w", err)
+	}
+	return out, nil
+}
+
+func ordersByKeys(ctx context.Context, tx *sql.Tx, reqs []shop.OrderRequest) (map[[2]string]shop.Order, error) {
+	args := make([]any, 0, 2*len(reqs))
+	for _, r := range reqs {
+		args = append(args, r.BuyerID, r.IdempotencyKey)
+	}
+	pairs := strings.TrimSuffix(strings.Repeat("(?, ?), ", len(reqs)), ", ")
+	rows, err := tx.QueryContext(ctx,
+		"SELECT "+orderColumns+" FROM orders WHERE (buyer_id, idempotency_key) IN ("+pairs+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("mysqlstore: find duplicate orders: %w", err)
+	}
+	defer rows.Close()
+	out := map[[2]string]shop.Order{}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("mysqlstore: find duplicate orders: %w", err)
+		}
+		out[[2]string{o.BuyerID, o.IdempotencyKey}] = o
+	}
+	return out, rows.Err()
 }
 
 type scanner interface{ Scan(dest ...any) error }

@@ -187,12 +187,6 @@ func statement(body []byte) (string, bool) {
 	return strings.TrimSpace(string(body[1:])), true
 }
 
-// batchCommit recognises an order batch's last round trip: its writes and
-// COMMIT in one multi-statement packet.
-func batchCommit(sqlText string) bool {
-	return strings.Contains(sqlText, "INSERT INTO orders") && strings.HasSuffix(sqlText, "; COMMIT")
-}
-
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
@@ -243,9 +237,8 @@ func (p *mysqlTap) serve(client net.Conn) {
 				insertedOrders = true
 			case strings.EqualFold(sqlText, "ROLLBACK"):
 				insertedOrders = false
-			case body[0] == 0x03 && (strings.EqualFold(sqlText, "COMMIT") || batchCommit(sqlText)):
-				// An order batch sends its writes and COMMIT in one packet.
-				batch := insertedOrders || batchCommit(sqlText)
+			case strings.EqualFold(sqlText, "COMMIT") && body[0] == 0x03:
+				batch := insertedOrders
 				insertedOrders = false
 				if !batch {
 					break
